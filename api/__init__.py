@@ -1,0 +1,1 @@
+"""The aiohttp API (api.md): the only package that knows HTTP."""

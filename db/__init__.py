@@ -1,0 +1,1 @@
+"""PostgreSQL: models, engine, unit of work and the credit ledger."""

@@ -1,0 +1,152 @@
+"""Tables the parts need for themselves: chain view, settlement memory, idempotency."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base, created_at, enum_check, optional_at, updated_at, uuid_pk
+from db.enums import ProjectionStatus, RunKind, RunStatus, values
+
+
+class ChainBlock(Base):
+    """Recent blocks as the indexer saw them: the unfinalized window it checks for reorgs."""
+
+    __tablename__ = "chain_blocks"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hash: Mapped[str] = mapped_column(String(66), nullable=False)
+    parent_hash: Mapped[str] = mapped_column(String(66), nullable=False)
+    timestamp: Mapped[dt.datetime] = mapped_column(nullable=False)
+
+
+class ChainEvent(Base):
+    """Every protocol log, raw (topics, data) and decoded; projections are rebuilt from here."""
+
+    __tablename__ = "chain_events"
+    __table_args__ = (
+        UniqueConstraint("chain_id", "tx_hash", "log_index"),
+        CheckConstraint(
+            enum_check("projection_status", values(ProjectionStatus)), name="projection_status"
+        ),
+        Index("ix_chain_events_chain_id_block_number", "chain_id", "block_number"),
+        Index("ix_chain_events_event_name", "event_name"),
+        Index(
+            "ix_chain_events_unprojected",
+            "projection_status",
+            postgresql_where=text("projection_status <> 'APPLIED'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    block_number: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    block_hash: Mapped[str] = mapped_column(String(66), nullable=False)
+    block_timestamp: Mapped[dt.datetime] = mapped_column(nullable=False)
+    tx_hash: Mapped[str] = mapped_column(String(66), nullable=False)
+    log_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    contract_address: Mapped[str] = mapped_column(String(42), nullable=False)
+    event_name: Mapped[str] = mapped_column(String(64), nullable=False)
+    topics: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
+    data: Mapped[str] = mapped_column(Text, nullable=False)
+    # NULL when the decoded values cannot be stored as JSON (a NUL byte, invalid UTF-8).
+    args: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    projection_status: Mapped[str] = mapped_column(
+        String(20), nullable=False, server_default=text("'PENDING'")
+    )
+    projection_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = created_at()
+
+
+class IndexerCursor(Base):
+    __tablename__ = "indexer_cursors"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    last_block_number: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    last_block_hash: Mapped[str] = mapped_column(String(66), nullable=False)
+    finalized_block_number: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, server_default=text("0")
+    )
+    updated_at: Mapped[dt.datetime] = updated_at()
+
+
+class DayCommit(Base):
+    __tablename__ = "day_commits"
+    __table_args__ = (
+        UniqueConstraint("strategy_id", "day_index"),
+        CheckConstraint("leaf_count > 0", name="leaf_count_positive"),
+        CheckConstraint("total_volume >= 0", name="total_volume_not_negative"),
+        Index("ix_day_commits_day_index", "day_index"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    strategy_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True),
+        ForeignKey("strategies.id", ondelete="RESTRICT"),
+        nullable=False,
+        index=True,
+    )
+    day_index: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    merkle_root: Mapped[str] = mapped_column(String(66), nullable=False)
+    leaf_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    total_volume: Mapped[Decimal] = mapped_column(Numeric(30, 8), nullable=False)
+    onchain_tx_hash: Mapped[str | None] = mapped_column(String(66))
+    committed_at: Mapped[dt.datetime | None] = optional_at()
+    created_at: Mapped[dt.datetime] = created_at()
+    updated_at: Mapped[dt.datetime] = updated_at()
+
+
+class SettlementRun(Base):
+    """The scheduler's memory: one row per (kind, period), so a missed period runs exactly once."""
+
+    __tablename__ = "settlement_runs"
+    __table_args__ = (
+        UniqueConstraint("kind", "period"),
+        CheckConstraint(enum_check("kind", values(RunKind)), name="kind"),
+        CheckConstraint(enum_check("status", values(RunStatus)), name="status"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    period: Mapped[str] = mapped_column(String(10), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    started_at: Mapped[dt.datetime] = created_at()
+    finished_at: Mapped[dt.datetime | None] = optional_at()
+    figures: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotencyKey(Base):
+    """A credit-moving POST's first response, replayed for a retry with the same key and body."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[Any | None] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = created_at()

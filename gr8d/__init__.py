@@ -1,0 +1,1 @@
+"""gr8d: shared plumbing (configuration, logging, Redis, embedded servers, command line)."""

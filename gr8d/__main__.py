@@ -1,0 +1,3 @@
+from gr8d.cli import main
+
+main()

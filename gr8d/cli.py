@@ -1,0 +1,99 @@
+"""The `gr8d` command line: the composition root every process starts from."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import structlog
+
+from gr8d.config import ConfigError, Settings, load_settings
+from gr8d.logging import configure_logging
+
+EXIT_FAILURE = 1
+EXIT_BAD_CONFIGURATION = 2
+
+
+def _fail_configuration(error: ConfigError) -> NoReturn:
+    click.echo(f"gr8d: configuration error: {error}", err=True)
+    sys.exit(EXIT_BAD_CONFIGURATION)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """gr8d: the chain and money back end of gr8diy (indexer, settlement, API)."""
+    try:
+        ctx.obj = load_settings()
+    except ConfigError as error:
+        _fail_configuration(error)
+    configure_logging(ctx.obj)
+
+
+@cli.command()
+@click.option("--sql", is_flag=True, help="Print the SQL of `alembic upgrade head` instead.")
+@click.pass_context
+def migrate(ctx: click.Context, sql: bool) -> None:
+    """Bring the database schema up to date (alembic upgrade head)."""
+    from db import migrate as migrations
+
+    if sql:
+        click.echo(migrations.upgrade_sql())
+        return
+    settings = _settings(ctx)
+    try:
+        url = settings.require_database_url()
+    except ConfigError as error:
+        _fail_configuration(error)
+    migrations.upgrade(url)
+    structlog.get_logger("gr8d.migrate").info("schema is at head")
+
+
+@cli.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".gr8d"),
+    show_default=True,
+    help="Where the embedded PostgreSQL and Redis keep their data.",
+)
+@click.option("--check", is_flag=True, help="Set everything up, verify it, and exit 0 or 1.")
+@click.pass_context
+def demo(ctx: click.Context, data_dir: Path, check: bool) -> None:
+    """Run gr8d on embedded defaults: private PostgreSQL and Redis when no URL is set."""
+    from gr8d.demo import run_demo
+
+    sys.exit(asyncio.run(_until_signal(run_demo(_settings(ctx), data_dir, check=check))))
+
+
+async def _until_signal(work: Any) -> int:
+    """Run `work`; SIGINT or SIGTERM cancels it cleanly."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    cancel: Callable[[], bool] = task.cancel
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, cancel)
+    try:
+        result: int = await task
+    except asyncio.CancelledError:
+        return 0
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(signum)
+    return result
+
+
+def main() -> None:
+    cli(prog_name="gr8d")

@@ -1,0 +1,1 @@
+"""The Monad L1 indexer daemon (chain.md)."""

@@ -1,0 +1,1 @@
+"""Daily fee settlements, monthly royalties and Merkle commitments (settlement.md)."""

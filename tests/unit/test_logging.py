@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from gr8d.config import load_settings
+from gr8d.logging import configure_logging
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
+
+
+def test_production_logs_one_json_object_per_line(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(load_settings(_env_file=None, log_format="json"))
+    structlog.get_logger("gr8d.test").info("indexed", blocks=12)
+    logging.getLogger("aiohttp.access").warning("from the standard library")
+
+    lines = capsys.readouterr().err.strip().splitlines()
+    first, second = (json.loads(line) for line in lines)
+    assert first["event"] == "indexed" and first["blocks"] == 12 and first["level"] == "info"
+    assert second["event"] == "from the standard library"
+    assert second["logger"] == "aiohttp.access"
+
+
+def test_development_logs_readable_console_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(load_settings(_env_file=None, log_format="console"))
+    structlog.get_logger("gr8d.test").info("settled", day="2026-11-22")
+
+    line = capsys.readouterr().err.strip()
+    assert "settled" in line and "day=2026-11-22" in line
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(line)
+
+
+def test_the_level_filters_what_is_written(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(load_settings(_env_file=None, log_format="json", log_level="warning"))
+    structlog.get_logger("gr8d.test").info("quiet")
+    structlog.get_logger("gr8d.test").warning("loud")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [json.loads(line)["event"] for line in lines] == ["loud"]
