@@ -1,25 +1,63 @@
 """The credit ledger: the only way any part of gr8d moves credits.
 
-`post()` runs inside the caller's transaction. It locks the user's `credits` row first, so
-postings for one user are serialized across connections and replicas; with the lock held it
-refuses a repeated (user, type, reference) and any posting that would make the balance
-negative, then moves the balance and appends the ledger row in one statement. The partial
-UNIQUE index and the `balance >= 0` CHECK stay behind it as the database's final guard.
+Everything runs inside the caller's transaction. `open_batch()` locks the users' `credits`
+rows first, so postings for one user are serialized across connections and replicas; with the
+lock held a batch refuses a repeated (user, type, reference) and any posting that would make a
+balance negative, then appends the ledger rows and moves the balances in one statement.
+`post()` is a batch of one. The partial UNIQUE index and the `balance >= 0` CHECK stay behind
+it as the database's final guard.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Insert, insert, literal, select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.enums import TransactionType
-from db.models import Credit, CreditTransaction
+from db.models import Credit
 
 REFERENCE_UNIQUE_INDEX = "uq_credit_transactions_user_id_type_reference_id"
+
+# Appends the postings in the order given (so `seq` follows it) and sets each moved account to
+# its final balance, in one statement.
+_RECORD_AND_MOVE = text(
+    """
+    WITH posted AS (
+        INSERT INTO credit_transactions
+            (id, user_id, amount, balance_after, type, reference_id, description)
+        SELECT id, user_id, amount, balance_after, type, reference_id, description
+        FROM unnest(
+            CAST(:ids AS uuid[]), CAST(:user_ids AS uuid[]), CAST(:amounts AS bigint[]),
+            CAST(:balances_after AS bigint[]), CAST(:types AS varchar[]),
+            CAST(:reference_ids AS uuid[]), CAST(:descriptions AS text[])
+        ) WITH ORDINALITY
+            AS p(id, user_id, amount, balance_after, type, reference_id, description, n)
+        ORDER BY n
+        RETURNING 1
+    )
+    UPDATE credits AS c SET balance = a.balance
+    FROM unnest(CAST(:account_ids AS uuid[]), CAST(:account_balances AS bigint[]))
+        AS a(user_id, balance)
+    WHERE c.user_id = a.user_id AND (SELECT count(*) FROM posted) >= 0
+    """
+)
+
+_POSTED_REFERENCES = text(
+    """
+    SELECT t.user_id, t.type, t.reference_id
+    FROM credit_transactions AS t
+    JOIN unnest(
+        CAST(:user_ids AS uuid[]), CAST(:types AS varchar[]), CAST(:reference_ids AS uuid[])
+    ) AS k(user_id, type, reference_id)
+        ON t.user_id = k.user_id AND t.type = k.type AND t.reference_id = k.reference_id
+    LIMIT 1
+    """
+)
 
 
 class LedgerError(Exception):
@@ -68,33 +106,155 @@ async def post(
     description: str | None = None,
 ) -> Posting:
     """Move `amount` credits (signed, never 0) for `user_id`; raises a LedgerError on refusal."""
-    if amount == 0:
-        raise ValueError("a posting moves a non-zero amount")
-    balance = await _lock_balance(session, user_id)
-    if reference_id is not None and await _is_posted(session, user_id, type, reference_id):
-        raise AlreadyPosted(user_id, type, reference_id)
-    if balance + amount < 0:
-        raise InsufficientCredits(user_id, balance, amount)
-    try:
-        row = (
-            await session.execute(
-                _move_and_record(user_id, amount, type, reference_id, description)
-            )
-        ).one()
-    except IntegrityError as exc:
-        # Unreachable while every posting goes through the row lock above; if a writer ever
-        # bypasses it, the database still refuses the duplicate and we say so plainly.
-        if reference_id is not None and REFERENCE_UNIQUE_INDEX in str(exc.orig):
-            raise AlreadyPosted(user_id, type, reference_id) from exc
-        raise
-    return Posting(
-        id=row.id,
+    references = [] if reference_id is None else [(user_id, type, reference_id)]
+    batch = await open_batch(session, [user_id], checked_references=references)
+    posting = batch.add(
         user_id=user_id,
         amount=amount,
-        balance_after=row.balance_after,
         type=type,
         reference_id=reference_id,
+        description=description,
     )
+    await batch.flush()
+    return posting
+
+
+ReferenceKey = tuple[uuid.UUID, TransactionType, uuid.UUID]
+
+
+async def open_batch(
+    session: AsyncSession,
+    user_ids: Iterable[uuid.UUID],
+    *,
+    checked_references: Sequence[ReferenceKey] = (),
+) -> LedgerBatch:
+    """Lock the accounts of `user_ids` (in id order, so batches never deadlock) for postings.
+
+    `checked_references` are refused now, with the locks held, rather than at `flush()`: a
+    repeated posting is reported as AlreadyPosted whatever the balance.
+    """
+    wanted = sorted(set(user_ids))
+    rows = await session.execute(
+        select(Credit.user_id, Credit.balance)
+        .where(Credit.user_id.in_(wanted))
+        .order_by(Credit.user_id)
+        .with_for_update()
+    )
+    balances = {row.user_id: row.balance for row in rows}
+    for user_id in wanted:
+        if user_id not in balances:
+            raise NoCreditAccount(user_id)
+    await _refuse_posted(session, checked_references)
+    return LedgerBatch(session, balances, checked_references)
+
+
+class LedgerBatch:
+    """Postings for accounts locked by `open_batch`, checked as they are added and written by
+    `flush()` in one statement. Many postings cost one round trip, not one each."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        balances: dict[uuid.UUID, int],
+        checked_references: Sequence[ReferenceKey] = (),
+    ) -> None:
+        self._session = session
+        self._balances = balances
+        self._pending: list[tuple[Posting, str | None]] = []
+        self._references: set[ReferenceKey] = set()
+        self._checked: set[ReferenceKey] = set(checked_references)
+
+    def balance(self, user_id: uuid.UUID) -> int:
+        """The balance including the postings added so far."""
+        return self._balances[self._locked(user_id)]
+
+    def add(
+        self,
+        *,
+        user_id: uuid.UUID,
+        amount: int,
+        type: TransactionType,
+        reference_id: uuid.UUID | None = None,
+        description: str | None = None,
+    ) -> Posting:
+        if amount == 0:
+            raise ValueError("a posting moves a non-zero amount")
+        balance = self.balance(user_id)
+        if reference_id is not None:
+            key = (user_id, type, reference_id)
+            if key in self._references:
+                raise AlreadyPosted(user_id, type, reference_id)
+        if balance + amount < 0:
+            raise InsufficientCredits(user_id, balance, amount)
+        posting = Posting(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            amount=amount,
+            balance_after=balance + amount,
+            type=type,
+            reference_id=reference_id,
+        )
+        if reference_id is not None:
+            self._references.add(key)
+        self._balances[user_id] = posting.balance_after
+        self._pending.append((posting, description))
+        return posting
+
+    async def flush(self) -> None:
+        """Write the added postings; AlreadyPosted if any reference was posted before."""
+        if not self._pending:
+            return
+        await _refuse_posted(
+            self._session,
+            [key for key in self._references if key not in self._checked],
+        )
+        postings = [posting for posting, _ in self._pending]
+        moved = {posting.user_id for posting in postings}
+        try:
+            await self._session.execute(
+                _RECORD_AND_MOVE,
+                {
+                    "ids": [p.id for p in postings],
+                    "user_ids": [p.user_id for p in postings],
+                    "amounts": [p.amount for p in postings],
+                    "balances_after": [p.balance_after for p in postings],
+                    "types": [p.type.value for p in postings],
+                    "reference_ids": [p.reference_id for p in postings],
+                    "descriptions": [description for _, description in self._pending],
+                    "account_ids": sorted(moved),
+                    "account_balances": [self._balances[uid] for uid in sorted(moved)],
+                },
+            )
+        except IntegrityError as exc:
+            # Unreachable while every posting holds the row lock; if a writer ever bypasses
+            # it, the database still refuses the duplicate and we say so plainly.
+            if REFERENCE_UNIQUE_INDEX in str(exc.orig):
+                first = next(p for p in postings if p.reference_id is not None)
+                raise AlreadyPosted(first.user_id, first.type, first.reference_id) from exc  # type: ignore[arg-type]
+            raise
+        self._pending.clear()
+
+    def _locked(self, user_id: uuid.UUID) -> uuid.UUID:
+        if user_id not in self._balances:
+            raise ValueError(f"account {user_id} was not locked by this batch")
+        return user_id
+
+
+async def _refuse_posted(session: AsyncSession, keys: Sequence[ReferenceKey]) -> None:
+    if not keys:
+        return
+    found = (
+        await session.execute(
+            _POSTED_REFERENCES,
+            {
+                "user_ids": [user_id for user_id, _, _ in keys],
+                "types": [type_.value for _, type_, _ in keys],
+                "reference_ids": [reference_id for _, _, reference_id in keys],
+            },
+        )
+    ).first()
+    if found is not None:
+        raise AlreadyPosted(found.user_id, TransactionType(found.type), found.reference_id)
 
 
 async def balance_of(session: AsyncSession, user_id: uuid.UUID) -> int:
@@ -129,56 +289,3 @@ _VIOLATIONS = text(
 async def invariant_violations(session: AsyncSession) -> list[uuid.UUID]:
     """Users for whom the ledger invariant of schema.md does not hold (empty when it holds)."""
     return list((await session.execute(_VIOLATIONS)).scalars())
-
-
-async def _lock_balance(session: AsyncSession, user_id: uuid.UUID) -> int:
-    balance = await session.scalar(
-        select(Credit.balance).where(Credit.user_id == user_id).with_for_update()
-    )
-    if balance is None:
-        raise NoCreditAccount(user_id)
-    return balance
-
-
-async def _is_posted(
-    session: AsyncSession, user_id: uuid.UUID, type_: TransactionType, reference_id: uuid.UUID
-) -> bool:
-    found = await session.scalar(
-        select(CreditTransaction.id).where(
-            CreditTransaction.user_id == user_id,
-            CreditTransaction.type == type_.value,
-            CreditTransaction.reference_id == reference_id,
-        )
-    )
-    return found is not None
-
-
-def _move_and_record(
-    user_id: uuid.UUID,
-    amount: int,
-    type_: TransactionType,
-    reference_id: uuid.UUID | None,
-    description: str | None,
-) -> Insert:
-    moved = (
-        update(Credit)
-        .where(Credit.user_id == user_id)
-        .values(balance=Credit.balance + amount)
-        .returning(Credit.balance)
-        .cte("moved")
-    )
-    return (
-        insert(CreditTransaction)
-        .from_select(
-            ["user_id", "amount", "balance_after", "type", "reference_id", "description"],
-            select(
-                literal(user_id, CreditTransaction.user_id.type),
-                literal(amount, CreditTransaction.amount.type),
-                moved.c.balance,
-                literal(type_.value, CreditTransaction.type.type),
-                literal(reference_id, CreditTransaction.reference_id.type),
-                literal(description, CreditTransaction.description.type),
-            ),
-        )
-        .returning(CreditTransaction.id, CreditTransaction.balance_after)
-    )

@@ -194,3 +194,60 @@ async def test_ten_connections_posting_one_reference_post_it_once(
     assert outcomes.count("AlreadyPosted") == 9
     async with session_factory() as session:
         assert await ledger.balance_of(session, user_id) == 85
+
+
+async def test_a_batch_writes_many_postings_in_order_with_running_balances(
+    session: AsyncSession,
+) -> None:
+    payer = await add_user(session, credits=100)
+    payee = await add_user(session)
+    batch = await ledger.open_batch(session, [payer, payee])
+    for _ in range(3):
+        reference = uuid.uuid4()
+        batch.add(
+            user_id=payer, amount=-30, type=TransactionType.SETTLEMENT_FEE, reference_id=reference
+        )
+        batch.add(user_id=payee, amount=10, type=TransactionType.AUTHOR_FEE, reference_id=reference)
+    with pytest.raises(ledger.InsufficientCredits):
+        batch.add(user_id=payer, amount=-30, type=TransactionType.SETTLEMENT_FEE)
+    await batch.flush()
+    await session.commit()
+
+    assert await ledger.balance_of(session, payer) == 10
+    assert await ledger.balance_of(session, payee) == 30
+    afters = (
+        await session.scalars(
+            select(CreditTransaction.balance_after)
+            .where(CreditTransaction.user_id == payer)
+            .order_by(CreditTransaction.seq)
+        )
+    ).all()
+    assert afters == [100, 70, 40, 10]
+    assert await ledger.invariant_violations(session) == []
+
+
+async def test_a_batch_refuses_a_reference_posted_before_and_writes_nothing(
+    session: AsyncSession,
+) -> None:
+    user_id = await add_user(session, credits=100)
+    reference = uuid.uuid4()
+    await ledger.post(
+        session, user_id=user_id, amount=-5, type=TransactionType.BACKTEST, reference_id=reference
+    )
+    await session.commit()
+
+    batch = await ledger.open_batch(session, [user_id])
+    batch.add(user_id=user_id, amount=-5, type=TransactionType.BACKTEST)
+    batch.add(user_id=user_id, amount=-5, type=TransactionType.BACKTEST, reference_id=reference)
+    with pytest.raises(ledger.AlreadyPosted):
+        await batch.flush()
+    await session.rollback()
+    assert await ledger.balance_of(session, user_id) == 95
+
+
+async def test_a_batch_only_posts_for_the_accounts_it_locked(session: AsyncSession) -> None:
+    locked = await add_user(session, credits=10)
+    other = await add_user(session, credits=10)
+    batch = await ledger.open_batch(session, [locked])
+    with pytest.raises(ValueError, match="not locked"):
+        batch.add(user_id=other, amount=1, type=TransactionType.PURCHASE)
