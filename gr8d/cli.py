@@ -95,5 +95,40 @@ async def _until_signal(work: Any) -> int:
     return result
 
 
+@cli.command()
+@click.pass_context
+def scheduler(ctx: click.Context) -> None:
+    """The settlement scheduler alone: catch up, then daily/monthly/hourly runs."""
+    from settlement.cli import run_scheduler
+
+    sys.exit(asyncio.run(_until_signal(_as_exit_code(run_scheduler(_settings(ctx))))))
+
+
+@cli.command()
+@click.option("--no-scheduler", is_flag=True, help="Do not run the settlement scheduler.")
+@click.pass_context
+def run(ctx: click.Context, no_scheduler: bool) -> None:
+    """The daemon: every part that exists, in one process (today: the scheduler)."""
+    from settlement.cli import run_scheduler
+
+    parts = [] if no_scheduler else [run_scheduler(_settings(ctx))]
+    if not parts:
+        click.echo("gr8d run: every part is switched off", err=True)
+        sys.exit(EXIT_BAD_CONFIGURATION)
+    sys.exit(asyncio.run(_until_signal(_as_exit_code(asyncio.gather(*parts)))))
+
+
+async def _as_exit_code(work: Any) -> int:
+    await work
+    return 0
+
+
+def _register_part_commands() -> None:
+    from settlement.cli import settle
+
+    cli.add_command(settle)
+
+
 def main() -> None:
+    _register_part_commands()
     cli(prog_name="gr8d")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import ledger
 from db.enums import TransactionType
-from db.models import Strategy, User
+from db.models import Execution, Strategy, User
 
 MINIMAL_DEFINITION: dict[str, Any] = {
     "nodes": [{"id": "t", "type": "trigger", "config": {}}],
@@ -40,5 +42,33 @@ async def add_strategy(session: AsyncSession, user_id: uuid.UUID, **values: Any)
     return strategy_id
 
 
-async def user_exists(session: AsyncSession, user_id: uuid.UUID) -> bool:
-    return (await session.scalar(select(User.id).where(User.id == user_id))) is not None
+async def add_execution(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    strategy_id: uuid.UUID,
+    amount: str,
+    price: str,
+    executed_at: dt.datetime,
+    side: str = "BUY",
+    status: str = "FILLED",
+) -> uuid.UUID:
+    filled = status == "FILLED"
+    execution_id: uuid.UUID = (
+        await session.execute(
+            insert(Execution)
+            .values(
+                user_id=user_id,
+                strategy_id=strategy_id,
+                symbol="BTC/USDT",
+                side=side,
+                order_type="MARKET",
+                amount=Decimal(amount),
+                executed_price=Decimal(price) if filled else None,
+                executed_at=executed_at if filled else None,
+                status=status,
+            )
+            .returning(Execution.id)
+        )
+    ).scalar_one()
+    return execution_id

@@ -1,0 +1,30 @@
+"""What the settlement services refuse; api/ maps these to HTTP."""
+
+from __future__ import annotations
+
+import uuid
+
+
+class SettlementError(Exception):
+    pass
+
+
+class RoyaltyNotFound(SettlementError):
+    def __init__(self, royalty_id: uuid.UUID) -> None:
+        super().__init__(f"royalty {royalty_id} does not exist")
+        self.royalty_id = royalty_id
+
+
+class RoyaltyNotPayable(SettlementError):
+    def __init__(self, royalty_id: uuid.UUID, status: str) -> None:
+        super().__init__(f"royalty {royalty_id} is {status}, not PENDING")
+        self.royalty_id = royalty_id
+        self.status = status
+
+
+class PeriodNotFinal(SettlementError):
+    """The indexer has not yet finalized the chain past the end of the period."""
+
+    def __init__(self, period: str) -> None:
+        super().__init__(f"the chain is not final past the end of {period} yet")
+        self.period = period

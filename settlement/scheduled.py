@@ -1,0 +1,178 @@
+"""The settlement jobs, their catch-up, and the APScheduler that fires them (settlement.md).
+
+Daily at 01:00 UTC for yesterday, monthly at 02:00 UTC on the 1st for last month, the expiry
+sweep hourly. Each tick first catches up every unfinished period since SETTLEMENT_START_DAY,
+oldest first, so a daemon that was down for a week settles the week.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.enums import RunKind
+from db.uow import UnitOfWork
+from settlement import rules, service
+from settlement.errors import RoyaltyNotPayable
+from settlement.runs import Outcome, RunResult, done_periods, run_once, try_lock
+
+log = structlog.get_logger("gr8d.settlement")
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def month_period(year: int, month: int) -> str:
+    return f"{year:04d}-{month:02d}"
+
+
+def parse_month(period: str) -> tuple[int, int]:
+    year, month = period.split("-")
+    return int(year), int(month)
+
+
+def days_to_settle(start: dt.date, today: dt.date) -> list[dt.date]:
+    """Every finished day from `start` up to yesterday, oldest first."""
+    return [start + dt.timedelta(days=n) for n in range((today - start).days)]
+
+
+def months_to_settle(start: dt.date, today: dt.date) -> list[str]:
+    """Every finished month from `start`'s month up to last month, oldest first."""
+    months = []
+    year, month = start.year, start.month
+    while (year, month) < (today.year, today.month):
+        months.append(month_period(year, month))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+@dataclass
+class SettlementJobs:
+    session_factory: async_sessionmaker[AsyncSession]
+    policy: service.Policy
+    start_day: dt.date | None = None
+    clock: Clock = field(default=utc_now)
+
+    async def settle_day(self, day: dt.date) -> RunResult:
+        day_index = rules.day_index_of_date(day)
+
+        async def work(session: AsyncSession) -> dict[str, Any]:
+            report = await service.settle_day(session, day_index=day_index, policy=self.policy)
+            return report.figures()
+
+        return await run_once(
+            self.session_factory, kind=RunKind.DAILY, period=day.isoformat(), work=work
+        )
+
+    async def settle_month(self, year: int, month: int) -> list[RunResult | int]:
+        """Create the month's royalties once; with ROYALTY_AUTO_PAY pay each pending one."""
+
+        async def work(session: AsyncSession) -> dict[str, Any]:
+            report = await service.create_royalties(
+                session, year=year, month=month, policy=self.policy
+            )
+            return report.figures()
+
+        created = await run_once(
+            self.session_factory,
+            kind=RunKind.ROYALTY,
+            period=month_period(year, month),
+            work=work,
+        )
+        if not self.policy.royalty_auto_pay or created.outcome not in (
+            Outcome.DONE,
+            Outcome.ALREADY_DONE,
+        ):
+            return [created]
+        return [created, await self.pay_month(year, month)]
+
+    async def pay_month(self, year: int, month: int) -> int:
+        """Pay the month's PENDING royalties, one transaction per author; returns credits."""
+        async with self.session_factory() as session:
+            pending = await service.pending_royalty_ids(session, year=year, month=month)
+        paid = 0
+        for royalty_id in pending:
+            async with UnitOfWork(self.session_factory) as uow:
+                try:
+                    paid += await service.pay_royalty(uow.session, royalty_id=royalty_id)
+                except RoyaltyNotPayable:
+                    continue
+                await uow.commit()
+        return paid
+
+    async def expire(self) -> int:
+        async with UnitOfWork(self.session_factory) as uow:
+            if not await try_lock(uow.session, "settlement", "expiry"):
+                return 0
+            expired = await service.expire_pending(
+                uow.session, today=self.clock().date(), policy=self.policy
+            )
+            await uow.commit()
+        if expired:
+            log.info("expired pending settlements", count=expired)
+        return expired
+
+    def _first_day(self, today: dt.date) -> dt.date:
+        return self.start_day or today - dt.timedelta(days=1)
+
+    async def catch_up_days(self) -> list[RunResult]:
+        today = self.clock().date()
+        async with self.session_factory() as session:
+            done = await done_periods(session, RunKind.DAILY)
+        results = []
+        for day in days_to_settle(self._first_day(today), today):
+            if day.isoformat() in done:
+                continue
+            if self.policy.blockchain_enabled and not await self._chain_final_past(day):
+                log.info("waiting for the indexer to finalize the day", day=day.isoformat())
+                break
+            result = await self.settle_day(day)
+            results.append(result)
+            if result.outcome is Outcome.FAILED:
+                break
+        return results
+
+    async def catch_up_months(self) -> list[RunResult | int]:
+        today = self.clock().date()
+        results: list[RunResult | int] = []
+        for period in months_to_settle(self._first_day(today), today):
+            year, month = parse_month(period)
+            results.extend(await self.settle_month(year, month))
+        return results
+
+    async def catch_up(self) -> None:
+        await self.catch_up_days()
+        await self.catch_up_months()
+        await self.expire()
+
+    async def _chain_final_past(self, day: dt.date) -> bool:
+        _, end = rules.day_bounds(rules.day_index_of_date(day))
+        async with self.session_factory() as session:
+            return await service.chain_final_past(session, end)
+
+
+def build_scheduler(jobs: SettlementJobs) -> AsyncIOScheduler:
+    """The APScheduler of the daemon; each tick catches up first (the job store is no lock)."""
+    scheduler = AsyncIOScheduler(timezone=dt.UTC)
+    common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
+    scheduler.add_job(
+        jobs.catch_up_days, CronTrigger(hour=1, minute=0, timezone=dt.UTC), id="daily", **common
+    )
+    scheduler.add_job(
+        jobs.catch_up_months,
+        CronTrigger(day=1, hour=2, minute=0, timezone=dt.UTC),
+        id="monthly",
+        **common,
+    )
+    scheduler.add_job(jobs.expire, CronTrigger(minute=30, timezone=dt.UTC), id="expiry", **common)
+    return scheduler

@@ -1,0 +1,532 @@
+"""Daily fee settlements, monthly royalties and the expiry sweep (settlement.md).
+
+Every function works inside the caller's transaction and never commits. Re-running a period
+is harmless: rows are inserted with ON CONFLICT DO NOTHING, and only rows this call inserted
+are collected, so a second run of a day posts nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import ledger
+from db.enums import RoyaltyStatus, TransactionType
+from db.models import AuthorRoyalty
+from gr8d.config import Settings
+from settlement import rules
+from settlement.errors import PeriodNotFinal, RoyaltyNotFound, RoyaltyNotPayable
+from settlement.merkle import ExecutionLeaf, day_tree
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The configuration the money rules depend on."""
+
+    base_fee_bps: int
+    credits_per_usdt0: int
+    blockchain_enabled: bool
+    expiry_days: int
+    royalty_auto_pay: bool
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(
+            base_fee_bps=settings.base_fee_bps,
+            credits_per_usdt0=settings.credits_per_usdt0,
+            blockchain_enabled=settings.blockchain_enabled,
+            expiry_days=settings.settlement_expiry_days,
+            royalty_auto_pay=settings.royalty_auto_pay,
+        )
+
+
+@dataclass(slots=True)
+class DailyReport:
+    day_index: int
+    settlements_written: int = 0
+    settlements_collected: int = 0
+    credits_collected: int = 0
+    author_credits: int = 0
+    day_commits_written: int = 0
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "day": rules.date_of_day_index(self.day_index).isoformat(),
+            "settlements_written": self.settlements_written,
+            "settlements_collected": self.settlements_collected,
+            "credits_collected": self.credits_collected,
+            "author_credits": self.author_credits,
+            "day_commits_written": self.day_commits_written,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RoyaltyLine:
+    author_id: uuid.UUID
+    total_clones: int
+    total_revenue_credits: int
+    royalty_rate_bps: int
+    royalty_amount_credits: int
+
+
+@dataclass(slots=True)
+class RoyaltyReport:
+    year: int
+    month: int
+    royalties_written: int = 0
+    royalties_paid: int = 0
+    credits_paid: int = 0
+    written_ids: list[uuid.UUID] = field(default_factory=list)
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "month": f"{self.year:04d}-{self.month:02d}",
+            "royalties_written": self.royalties_written,
+            "royalties_paid": self.royalties_paid,
+            "credits_paid": self.credits_paid,
+        }
+
+
+# --- tiers -------------------------------------------------------------------------------
+
+_MANUAL_TIERS = text("SELECT id, manual_tier FROM users WHERE id = ANY(CAST(:ids AS uuid[]))")
+
+# Staked G8D per user from the indexed staking records whose block is before `end`.
+_STAKED_BEFORE = text(
+    """
+    SELECT r.user_id,
+           sum(CASE WHEN r.type = 'STAKE' THEN r.amount ELSE -r.amount END) AS staked
+    FROM staking_records AS r
+    JOIN chain_events AS e ON e.tx_hash = r.onchain_tx_hash AND e.log_index = r.log_index
+    WHERE r.user_id = ANY(CAST(:ids AS uuid[]))
+      AND r.status <> 'FAILED'
+      AND e.block_timestamp < :end
+    GROUP BY r.user_id
+    """
+)
+
+_FINALIZED_BLOCK_TIME = text(
+    """
+    SELECT max(b.timestamp)
+    FROM indexer_cursors AS c
+    JOIN chain_blocks AS b ON b.chain_id = c.chain_id AND b.number <= c.finalized_block_number
+    """
+)
+
+
+async def tiers_at(
+    session: AsyncSession, *, user_ids: Iterable[uuid.UUID], end: dt.datetime, policy: Policy
+) -> dict[uuid.UUID, int]:
+    """Each user's tier for a period ending at `end`: the admin's manual tier when set, else
+    (BLOCKCHAIN_ENABLED) the tier of the G8D staked before `end`, else 0."""
+    ids = sorted(set(user_ids))
+    manual = {row.id: row.manual_tier for row in await session.execute(_MANUAL_TIERS, {"ids": ids})}
+    staked: dict[uuid.UUID, Decimal] = {}
+    if policy.blockchain_enabled:
+        rows = await session.execute(_STAKED_BEFORE, {"ids": ids, "end": end})
+        staked = {row.user_id: row.staked for row in rows}
+    return {
+        user_id: manual[user_id]
+        if manual.get(user_id) is not None
+        else rules.tier_for_stake(staked.get(user_id, Decimal(0)))
+        for user_id in ids
+    }
+
+
+async def chain_final_past(session: AsyncSession, moment: dt.datetime) -> bool:
+    """Whether the indexer has finalized a block at or after `moment`."""
+    finalized: dt.datetime | None = await session.scalar(_FINALIZED_BLOCK_TIME)
+    return finalized is not None and finalized >= moment
+
+
+# --- daily settlement --------------------------------------------------------------------
+
+_DAY_VOLUMES = text(
+    """
+    SELECT e.user_id, e.strategy_id, s.user_id AS author_id,
+           sum(e.amount * e.executed_price) AS volume
+    FROM executions AS e
+    JOIN strategies AS s ON s.id = e.strategy_id
+    WHERE e.status = 'FILLED' AND e.executed_at >= :start AND e.executed_at < :end
+    GROUP BY e.user_id, e.strategy_id, s.user_id
+    ORDER BY e.user_id, e.strategy_id
+    """
+)
+
+_INSERT_SETTLEMENTS = text(
+    """
+    INSERT INTO settlements (
+        id, user_id, strategy_id, author_id, day_index, total_volume, fee_amount, fee_credits,
+        user_tier, author_tier, discount_bps, author_fee_credits, platform_fee_credits,
+        status, paid_via, paid_at
+    )
+    SELECT s.id, s.user_id, s.strategy_id, s.author_id, :day_index, s.total_volume,
+           s.fee_amount, s.fee_credits, s.user_tier, s.author_tier, s.discount_bps,
+           s.author_fee_credits, s.platform_fee_credits,
+           CASE WHEN s.fee_credits = 0 THEN 'PAID' ELSE 'PENDING' END,
+           CASE WHEN s.fee_credits = 0 THEN 'CREDITS' END,
+           CASE WHEN s.fee_credits = 0 THEN now() END
+    FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:user_ids AS uuid[]), CAST(:strategy_ids AS uuid[]),
+        CAST(:author_ids AS uuid[]), CAST(:total_volumes AS numeric[]),
+        CAST(:fee_amounts AS numeric[]), CAST(:fee_credits AS bigint[]),
+        CAST(:user_tiers AS integer[]), CAST(:author_tiers AS integer[]),
+        CAST(:discounts AS integer[]), CAST(:author_fees AS bigint[]),
+        CAST(:platform_fees AS bigint[])
+    ) AS s(id, user_id, strategy_id, author_id, total_volume, fee_amount, fee_credits,
+           user_tier, author_tier, discount_bps, author_fee_credits, platform_fee_credits)
+    ON CONFLICT (user_id, strategy_id, day_index) DO NOTHING
+    RETURNING id
+    """
+)
+
+_MARK_PAID_IN_CREDITS = text(
+    """
+    UPDATE settlements SET status = 'PAID', paid_via = 'CREDITS', paid_at = now()
+    WHERE id = ANY(CAST(:ids AS uuid[])) AND status = 'PENDING'
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    strategy_id: uuid.UUID
+    author_id: uuid.UUID
+    user_tier: int
+    author_tier: int
+    fee: rules.Fee
+
+
+async def settle_day(session: AsyncSession, *, day_index: int, policy: Policy) -> DailyReport:
+    """Settle day D (steps 1-8 of settlement.md) in the caller's transaction."""
+    start, end = rules.day_bounds(day_index)
+    if policy.blockchain_enabled and not await chain_final_past(session, end):
+        raise PeriodNotFinal(rules.date_of_day_index(day_index).isoformat())
+    report = DailyReport(day_index=day_index)
+    volumes = (await session.execute(_DAY_VOLUMES, {"start": start, "end": end})).all()
+    people = {row.user_id for row in volumes} | {row.author_id for row in volumes}
+    tiers = await tiers_at(session, user_ids=people, end=end, policy=policy)
+    rows = [_settlement_row(volume, tiers, policy) for volume in volumes]
+    inserted = await _insert_settlements(session, rows, day_index)
+    report.settlements_written = len(inserted)
+    new_rows = [row for row in rows if row.id in inserted]
+    await _collect(session, new_rows, report)
+    report.day_commits_written = await _commit_day_roots(session, day_index, start, end)
+    return report
+
+
+def _settlement_row(volume: Any, tiers: dict[uuid.UUID, int], policy: Policy) -> _Row:
+    user_tier, author_tier = tiers[volume.user_id], tiers[volume.author_id]
+    fee = rules.daily_fee(
+        volume=volume.volume,
+        user_tier=user_tier,
+        author_tier=author_tier,
+        user_is_author=volume.user_id == volume.author_id,
+        base_fee_bps=policy.base_fee_bps,
+        credits_per_usdt0=policy.credits_per_usdt0,
+    )
+    return _Row(
+        id=uuid.uuid4(),
+        user_id=volume.user_id,
+        strategy_id=volume.strategy_id,
+        author_id=volume.author_id,
+        user_tier=user_tier,
+        author_tier=author_tier,
+        fee=fee,
+    )
+
+
+async def _insert_settlements(
+    session: AsyncSession, rows: Sequence[_Row], day_index: int
+) -> set[uuid.UUID]:
+    if not rows:
+        return set()
+    result = await session.execute(
+        _INSERT_SETTLEMENTS,
+        {
+            "day_index": day_index,
+            "ids": [r.id for r in rows],
+            "user_ids": [r.user_id for r in rows],
+            "strategy_ids": [r.strategy_id for r in rows],
+            "author_ids": [r.author_id for r in rows],
+            "total_volumes": [r.fee.total_volume for r in rows],
+            "fee_amounts": [r.fee.fee_amount for r in rows],
+            "fee_credits": [r.fee.fee_credits for r in rows],
+            "user_tiers": [r.user_tier for r in rows],
+            "author_tiers": [r.author_tier for r in rows],
+            "discounts": [r.fee.discount_bps for r in rows],
+            "author_fees": [r.fee.author_fee_credits for r in rows],
+            "platform_fees": [r.fee.platform_fee_credits for r in rows],
+        },
+    )
+    return set(result.scalars())
+
+
+async def _collect(session: AsyncSession, rows: Sequence[_Row], report: DailyReport) -> None:
+    """Step 7: charge every new settlement whose user's balance covers it, in (user, strategy)
+    order; the author's share is posted with it. Others stay PENDING."""
+    payable = [row for row in rows if row.fee.fee_credits > 0]
+    if not payable:
+        return
+    batch = await ledger.open_batch(
+        session, [r.user_id for r in payable] + [r.author_id for r in payable]
+    )
+    paid: list[uuid.UUID] = []
+    for row in payable:
+        if batch.balance(row.user_id) < row.fee.fee_credits:
+            continue
+        batch.add(
+            user_id=row.user_id,
+            amount=-row.fee.fee_credits,
+            type=TransactionType.SETTLEMENT_FEE,
+            reference_id=row.id,
+        )
+        if row.fee.author_fee_credits:
+            batch.add(
+                user_id=row.author_id,
+                amount=row.fee.author_fee_credits,
+                type=TransactionType.AUTHOR_FEE,
+                reference_id=row.id,
+            )
+        paid.append(row.id)
+        report.credits_collected += row.fee.fee_credits
+        report.author_credits += row.fee.author_fee_credits
+    await batch.flush()
+    await session.execute(_MARK_PAID_IN_CREDITS, {"ids": paid})
+    report.settlements_collected = len(paid)
+
+
+# --- Merkle roots of the day ------------------------------------------------------------
+
+_DAY_EXECUTIONS = text(
+    """
+    SELECT strategy_id, id, user_id, side, amount, executed_price, executed_at
+    FROM executions
+    WHERE status = 'FILLED' AND executed_at >= :start AND executed_at < :end
+    ORDER BY strategy_id
+    """
+)
+
+_INSERT_DAY_COMMITS = text(
+    """
+    INSERT INTO day_commits (strategy_id, day_index, merkle_root, leaf_count, total_volume)
+    SELECT strategy_id, :day_index, merkle_root, leaf_count, total_volume
+    FROM unnest(
+        CAST(:strategy_ids AS uuid[]), CAST(:roots AS varchar[]),
+        CAST(:leaf_counts AS integer[]), CAST(:volumes AS numeric[])
+    ) AS c(strategy_id, merkle_root, leaf_count, total_volume)
+    ON CONFLICT (strategy_id, day_index) DO NOTHING
+    """
+)
+
+
+async def _commit_day_roots(
+    session: AsyncSession, day_index: int, start: dt.datetime, end: dt.datetime
+) -> int:
+    """Step 8: per strategy, the Merkle root of the day's FILLED executions."""
+    result = await session.stream(_DAY_EXECUTIONS, {"start": start, "end": end})
+    strategy_ids: list[uuid.UUID] = []
+    roots: list[str] = []
+    counts: list[int] = []
+    volumes: list[Decimal] = []
+    rows = [row async for row in result]
+    for strategy_id, executions in groupby(rows, key=lambda row: row.strategy_id):
+        leaves = [
+            ExecutionLeaf(
+                execution_id=row.id,
+                user_id=row.user_id,
+                side=row.side,
+                amount=row.amount,
+                executed_price=row.executed_price,
+                executed_at=row.executed_at,
+            )
+            for row in executions
+        ]
+        strategy_ids.append(strategy_id)
+        roots.append(day_tree(leaves).root)
+        counts.append(len(leaves))
+        volumes.append(
+            sum((leaf.amount * leaf.executed_price for leaf in leaves), Decimal(0)).quantize(
+                rules.EIGHT_DECIMALS, rounding=ROUND_HALF_EVEN
+            )
+        )
+    if not strategy_ids:
+        return 0
+    written = await session.execute(
+        _INSERT_DAY_COMMITS,
+        {
+            "day_index": day_index,
+            "strategy_ids": strategy_ids,
+            "roots": roots,
+            "leaf_counts": counts,
+            "volumes": volumes,
+        },
+    )
+    return int(written.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- expiry ------------------------------------------------------------------------------
+
+_EXPIRE = text(
+    """
+    UPDATE settlements SET status = 'FAILED'
+    WHERE status = 'PENDING' AND day_index < :oldest_open_day
+    """
+)
+
+
+async def expire_pending(session: AsyncSession, *, today: dt.date, policy: Policy) -> int:
+    """PENDING settlements older than SETTLEMENT_EXPIRY_DAYS become FAILED."""
+    oldest_open_day = rules.day_index_of_date(today) - policy.expiry_days
+    result = await session.execute(_EXPIRE, {"oldest_open_day": oldest_open_day})
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- monthly royalties -------------------------------------------------------------------
+
+_MONTH_CLONES = text(
+    """
+    SELECT author_id, count(*) AS clones, sum(price_credits) AS revenue
+    FROM template_clones
+    WHERE created_at >= :start AND created_at < :end
+    GROUP BY author_id
+    ORDER BY author_id
+    """
+)
+
+_INSERT_ROYALTIES = text(
+    """
+    INSERT INTO author_royalties (
+        author_id, year, month, total_clones, total_revenue_credits, royalty_rate_bps,
+        royalty_amount_credits
+    )
+    SELECT author_id, :year, :month, clones, revenue, rate, amount
+    FROM unnest(
+        CAST(:author_ids AS uuid[]), CAST(:clones AS integer[]), CAST(:revenues AS bigint[]),
+        CAST(:rates AS integer[]), CAST(:amounts AS bigint[])
+    ) AS r(author_id, clones, revenue, rate, amount)
+    ON CONFLICT (author_id, year, month) DO NOTHING
+    RETURNING id
+    """
+)
+
+
+def month_bounds(year: int, month: int) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime(year, month, 1, tzinfo=dt.UTC)
+    end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC)
+    return start, end
+
+
+async def preview_royalties(
+    session: AsyncSession, *, year: int, month: int, policy: Policy
+) -> list[RoyaltyLine]:
+    """The royalties of month M as the monthly run would write them; writes nothing."""
+    start, end = month_bounds(year, month)
+    clones = (await session.execute(_MONTH_CLONES, {"start": start, "end": end})).all()
+    tiers = await tiers_at(
+        session, user_ids=[row.author_id for row in clones], end=end, policy=policy
+    )
+    lines = []
+    for row in clones:
+        rate = rules.AUTHOR_RATE_BPS[tiers[row.author_id]]
+        lines.append(
+            RoyaltyLine(
+                author_id=row.author_id,
+                total_clones=row.clones,
+                total_revenue_credits=int(row.revenue),
+                royalty_rate_bps=rate,
+                royalty_amount_credits=rules.royalty_amount(
+                    revenue_credits=int(row.revenue), rate_bps=rate
+                ),
+            )
+        )
+    return lines
+
+
+async def create_royalties(
+    session: AsyncSession, *, year: int, month: int, policy: Policy
+) -> RoyaltyReport:
+    """Write the PENDING royalties of month M that do not exist yet."""
+    lines = await preview_royalties(session, year=year, month=month, policy=policy)
+    report = RoyaltyReport(year=year, month=month)
+    if not lines:
+        return report
+    result = await session.execute(
+        _INSERT_ROYALTIES,
+        {
+            "year": year,
+            "month": month,
+            "author_ids": [line.author_id for line in lines],
+            "clones": [line.total_clones for line in lines],
+            "revenues": [line.total_revenue_credits for line in lines],
+            "rates": [line.royalty_rate_bps for line in lines],
+            "amounts": [line.royalty_amount_credits for line in lines],
+        },
+    )
+    report.written_ids = list(result.scalars())
+    report.royalties_written = len(report.written_ids)
+    return report
+
+
+async def pending_royalty_ids(session: AsyncSession, *, year: int, month: int) -> list[uuid.UUID]:
+    rows = await session.scalars(
+        select(AuthorRoyalty.id)
+        .where(
+            AuthorRoyalty.year == year,
+            AuthorRoyalty.month == month,
+            AuthorRoyalty.status == RoyaltyStatus.PENDING.value,
+        )
+        .order_by(AuthorRoyalty.author_id)
+    )
+    return list(rows)
+
+
+async def pay_royalty(session: AsyncSession, *, royalty_id: uuid.UUID) -> int:
+    """Pay one PENDING royalty (a ROYALTY posting, then PAID); returns the credits paid."""
+    royalty = await session.scalar(
+        select(AuthorRoyalty).where(AuthorRoyalty.id == royalty_id).with_for_update()
+    )
+    if royalty is None:
+        raise RoyaltyNotFound(royalty_id)
+    if royalty.status != RoyaltyStatus.PENDING.value:
+        raise RoyaltyNotPayable(royalty_id, royalty.status)
+    if royalty.royalty_amount_credits:
+        await ledger.post(
+            session,
+            user_id=royalty.author_id,
+            amount=royalty.royalty_amount_credits,
+            type=TransactionType.ROYALTY,
+            reference_id=royalty.id,
+            description=f"royalty {royalty.year:04d}-{royalty.month:02d}",
+        )
+    await session.execute(
+        update(AuthorRoyalty)
+        .where(AuthorRoyalty.id == royalty_id)
+        .values(status=RoyaltyStatus.PAID.value, paid_at=dt.datetime.now(dt.UTC))
+    )
+    return royalty.royalty_amount_credits
+
+
+async def cancel_royalty(session: AsyncSession, *, royalty_id: uuid.UUID) -> None:
+    royalty = await session.scalar(
+        select(AuthorRoyalty).where(AuthorRoyalty.id == royalty_id).with_for_update()
+    )
+    if royalty is None:
+        raise RoyaltyNotFound(royalty_id)
+    if royalty.status != RoyaltyStatus.PENDING.value:
+        raise RoyaltyNotPayable(royalty_id, royalty.status)
+    await session.execute(
+        update(AuthorRoyalty)
+        .where(AuthorRoyalty.id == royalty_id)
+        .values(status=RoyaltyStatus.CANCELLED.value)
+    )

@@ -1,0 +1,384 @@
+"""Daily settlement of a day through the real database, as the scheduler runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db import ledger
+from db.models import (
+    CreditTransaction,
+    DayCommit,
+    Execution,
+    Settlement,
+    SettlementRun,
+    User,
+)
+from settlement import rules, service
+from settlement.merkle import ExecutionLeaf, day_tree
+from settlement.runs import Outcome
+from settlement.scheduled import SettlementJobs
+from tests.factories import add_execution, add_strategy, add_user
+
+DAY = dt.date(2026, 11, 20)
+NOON = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
+POLICY = service.Policy(
+    base_fee_bps=20,
+    credits_per_usdt0=100,
+    blockchain_enabled=False,
+    expiry_days=7,
+    royalty_auto_pay=True,
+)
+
+
+def jobs_for(
+    session_factory: async_sessionmaker[AsyncSession], **overrides: object
+) -> SettlementJobs:
+    return SettlementJobs(session_factory=session_factory, policy=POLICY, **overrides)  # type: ignore[arg-type]
+
+
+async def settlement_rows(session: AsyncSession) -> list[Settlement]:
+    return list((await session.scalars(select(Settlement).order_by(Settlement.user_id))).all())
+
+
+async def postings(session: AsyncSession) -> list[tuple[uuid.UUID, int, str]]:
+    rows = await session.execute(
+        select(CreditTransaction.user_id, CreditTransaction.amount, CreditTransaction.type).where(
+            CreditTransaction.type != "PURCHASE"
+        )
+    )
+    return sorted((row.user_id, row.amount, row.type) for row in rows)
+
+
+async def test_a_day_is_settled_collected_and_paid_to_the_author(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    author = await add_user(session, manual_tier=5)
+    follower = await add_user(session, credits=1000, manual_tier=3)
+    strategy = await add_strategy(session, author)
+    # 10 × 60 + 4 × 100 = 1,000 USDT0 of volume inside the day; the rest must not count.
+    await add_execution(
+        session,
+        user_id=follower,
+        strategy_id=strategy,
+        amount="10",
+        price="60",
+        executed_at=NOON,
+    )
+    await add_execution(
+        session,
+        user_id=follower,
+        strategy_id=strategy,
+        amount="4",
+        price="100",
+        executed_at=NOON.replace(hour=23, minute=59),
+        side="SELL",
+    )
+    await add_execution(
+        session,
+        user_id=follower,
+        strategy_id=strategy,
+        amount="5",
+        price="100",
+        executed_at=NOON + dt.timedelta(days=1),
+    )
+    await add_execution(
+        session,
+        user_id=follower,
+        strategy_id=strategy,
+        amount="5",
+        price="100",
+        executed_at=NOON,
+        status="PENDING",
+    )
+    await session.commit()
+
+    result = await jobs_for(session_factory).settle_day(DAY)
+
+    assert result.outcome is Outcome.DONE
+    assert result.figures["settlements_written"] == 1
+    [row] = await settlement_rows(session)
+    assert row.day_index == rules.day_index_of_date(DAY)
+    assert (row.total_volume, row.fee_amount) == (Decimal("1000"), Decimal("1.4"))
+    assert (row.fee_credits, row.author_fee_credits, row.platform_fee_credits) == (140, 28, 112)
+    assert (row.user_tier, row.author_tier, row.discount_bps) == (3, 5, 3000)
+    assert (row.status, row.paid_via) == ("PAID", "CREDITS")
+    assert await postings(session) == sorted(
+        [(follower, -140, "SETTLEMENT_FEE"), (author, 28, "AUTHOR_FEE")]
+    )
+    assert await ledger.balance_of(session, follower) == 860
+    assert await ledger.invariant_violations(session) == []
+
+
+async def test_a_balance_that_does_not_cover_the_fee_leaves_the_settlement_pending(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    author = await add_user(session)
+    follower = await add_user(session, credits=199)
+    strategy = await add_strategy(session, author)
+    await add_execution(
+        session,
+        user_id=follower,
+        strategy_id=strategy,
+        amount="1",
+        price="1000",
+        executed_at=NOON,
+    )
+    await session.commit()
+
+    await jobs_for(session_factory).settle_day(DAY)
+
+    [row] = await settlement_rows(session)
+    assert (row.fee_credits, row.status, row.paid_at) == (200, "PENDING", None)
+    assert await postings(session) == []
+    assert await ledger.balance_of(session, follower) == 199
+
+
+async def test_a_zero_fee_settlement_is_written_and_paid_without_postings(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    author = await add_user(session)
+    follower = await add_user(session)
+    strategy = await add_strategy(session, author)
+    await add_execution(
+        session,
+        user_id=follower,
+        strategy_id=strategy,
+        amount="0.5",
+        price="5",
+        executed_at=NOON,
+    )
+    await session.commit()
+
+    await jobs_for(session_factory).settle_day(DAY)
+
+    [row] = await settlement_rows(session)
+    assert (row.total_volume, row.fee_credits, row.status) == (Decimal("2.5"), 0, "PAID")
+    assert await postings(session) == []
+
+
+async def test_the_author_trading_their_own_strategy_pays_only_the_platform(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    author = await add_user(session, credits=500)
+    strategy = await add_strategy(session, author)
+    await add_execution(
+        session,
+        user_id=author,
+        strategy_id=strategy,
+        amount="1",
+        price="1000",
+        executed_at=NOON,
+    )
+    await session.commit()
+
+    await jobs_for(session_factory).settle_day(DAY)
+
+    [row] = await settlement_rows(session)
+    assert (row.author_fee_credits, row.platform_fee_credits) == (0, 200)
+    assert await postings(session) == [(author, -200, "SETTLEMENT_FEE")]
+
+
+async def test_each_strategy_gets_the_merkle_root_of_its_days_executions(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    author = await add_user(session)
+    follower = await add_user(session)
+    strategy = await add_strategy(session, author)
+    for hour in (1, 2, 3):
+        await add_execution(
+            session,
+            user_id=follower,
+            strategy_id=strategy,
+            amount="1.5",
+            price=f"{hour}00",
+            executed_at=NOON.replace(hour=hour),
+        )
+    await session.commit()
+
+    await jobs_for(session_factory).settle_day(DAY)
+
+    executions = (await session.scalars(select(Execution))).all()
+    expected = day_tree(
+        [
+            ExecutionLeaf(
+                execution_id=e.id,
+                user_id=e.user_id,
+                side=e.side,
+                amount=e.amount,
+                executed_price=e.executed_price,  # type: ignore[arg-type]
+                executed_at=e.executed_at,  # type: ignore[arg-type]
+            )
+            for e in executions
+        ]
+    )
+    [commit] = (await session.scalars(select(DayCommit))).all()
+    assert (commit.strategy_id, commit.merkle_root, commit.leaf_count) == (
+        strategy,
+        expected.root,
+        3,
+    )
+    assert commit.total_volume == Decimal("900")
+
+
+async def test_running_a_day_again_posts_nothing_and_writes_nothing(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    author = await add_user(session)
+    follower = await add_user(session, credits=1000)
+    strategy = await add_strategy(session, author)
+    await add_execution(
+        session,
+        user_id=follower,
+        strategy_id=strategy,
+        amount="1",
+        price="1000",
+        executed_at=NOON,
+    )
+    await session.commit()
+    jobs = jobs_for(session_factory)
+    await jobs.settle_day(DAY)
+    before = (await settlement_rows(session), await postings(session))
+
+    again = await jobs.settle_day(DAY)
+    async with session_factory() as direct:
+        report = await service.settle_day(
+            direct, day_index=rules.day_index_of_date(DAY), policy=POLICY
+        )
+        await direct.commit()
+
+    assert again.outcome is Outcome.ALREADY_DONE
+    assert (report.settlements_written, report.credits_collected) == (0, 0)
+    session.expire_all()
+    assert [r.id for r in await settlement_rows(session)] == [r.id for r in before[0]]
+    assert await postings(session) == before[1]
+
+
+async def test_two_concurrent_runs_of_a_day_settle_it_once(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    author = await add_user(session)
+    followers = [await add_user(session, credits=1000) for _ in range(5)]
+    strategy = await add_strategy(session, author)
+    for follower in followers:
+        await add_execution(
+            session,
+            user_id=follower,
+            strategy_id=strategy,
+            amount="1",
+            price="1000",
+            executed_at=NOON,
+        )
+    await session.commit()
+
+    results = await asyncio.gather(
+        jobs_for(session_factory).settle_day(DAY), jobs_for(session_factory).settle_day(DAY)
+    )
+
+    assert sorted(r.outcome for r in results) in (
+        sorted([Outcome.DONE, Outcome.BUSY]),
+        sorted([Outcome.DONE, Outcome.ALREADY_DONE]),
+    )
+    assert len(await settlement_rows(session)) == 5
+    assert len(await postings(session)) == 10
+    assert await ledger.invariant_violations(session) == []
+
+
+async def test_pending_settlements_older_than_the_expiry_fail(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    author = await add_user(session)
+    follower = await add_user(session)
+    strategy = await add_strategy(session, author)
+    await add_execution(
+        session,
+        user_id=follower,
+        strategy_id=strategy,
+        amount="1",
+        price="1000",
+        executed_at=NOON,
+    )
+    await session.commit()
+    await jobs_for(session_factory).settle_day(DAY)
+
+    on_day_seven = jobs_for(session_factory, clock=lambda: NOON + dt.timedelta(days=7))
+    on_day_eight = jobs_for(session_factory, clock=lambda: NOON + dt.timedelta(days=8))
+
+    assert await on_day_seven.expire() == 0
+    assert await on_day_eight.expire() == 1
+    session.expire_all()
+    [row] = await settlement_rows(session)
+    assert row.status == "FAILED"
+
+
+async def test_catch_up_settles_a_seven_day_gap_once_each_oldest_first(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    author = await add_user(session)
+    follower = await add_user(session, credits=10_000)
+    strategy = await add_strategy(session, author)
+    for day in range(7):
+        await add_execution(
+            session,
+            user_id=follower,
+            strategy_id=strategy,
+            amount="1",
+            price="1000",
+            executed_at=NOON + dt.timedelta(days=day),
+        )
+    await session.commit()
+    now = NOON + dt.timedelta(days=7)
+
+    first, second = (jobs_for(session_factory, start_day=DAY, clock=lambda: now) for _ in range(2))
+    results = await asyncio.gather(first.catch_up_days(), second.catch_up_days())
+
+    done = [r.period for batch in results for r in batch if r.outcome is Outcome.DONE]
+    assert sorted(done) == [(DAY + dt.timedelta(days=n)).isoformat() for n in range(7)]
+    for batch in results:
+        periods = [r.period for r in batch]
+        assert periods == sorted(periods)
+    runs = (await session.scalars(select(SettlementRun.period))).all()
+    assert sorted(runs) == sorted(done)
+    assert len(await settlement_rows(session)) == 7
+    assert len(await postings(session)) == 14
+    assert await jobs_for(session_factory, start_day=DAY, clock=lambda: now).catch_up_days() == []
+
+
+async def test_a_failed_run_is_recorded_and_retried_by_the_next_catch_up(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    broken = SettlementJobs(
+        session_factory=session_factory,
+        policy=service.Policy(
+            base_fee_bps=20,
+            credits_per_usdt0=100,
+            blockchain_enabled=True,
+            expiry_days=7,
+            royalty_auto_pay=True,
+        ),
+    )
+    result = await broken.settle_day(DAY)
+    assert result.outcome is Outcome.FAILED
+    assert "not final" in (result.error or "")
+    status = await session.scalar(select(SettlementRun.status))
+    assert status == "FAILED"
+
+    assert (await jobs_for(session_factory).settle_day(DAY)).outcome is Outcome.DONE
+
+
+async def test_manual_tier_overrides_and_defaults_to_zero(
+    session: AsyncSession,
+) -> None:
+    plain = await add_user(session)
+    promoted = await add_user(session, manual_tier=4)
+    tiers = await service.tiers_at(session, user_ids=[plain, promoted], end=NOON, policy=POLICY)
+    assert tiers == {plain: 0, promoted: 4}
+    await session.execute(update(User).where(User.id == promoted).values(manual_tier=None))
+    assert await service.tiers_at(session, user_ids=[promoted], end=NOON, policy=POLICY) == {
+        promoted: 0
+    }

@@ -1,0 +1,137 @@
+"""Monthly author royalties: computed from the month's clones, paid exactly once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db import ledger
+from db.models import AuthorRoyalty, CreditTransaction, Template, TemplateClone
+from settlement import service
+from settlement.errors import RoyaltyNotPayable
+from settlement.runs import Outcome, RunResult
+from settlement.scheduled import SettlementJobs
+from tests.factories import add_strategy, add_user
+
+POLICY = service.Policy(
+    base_fee_bps=20,
+    credits_per_usdt0=100,
+    blockchain_enabled=False,
+    expiry_days=7,
+    royalty_auto_pay=True,
+)
+MANUAL = service.Policy(
+    base_fee_bps=20,
+    credits_per_usdt0=100,
+    blockchain_enabled=False,
+    expiry_days=7,
+    royalty_auto_pay=False,
+)
+
+
+async def add_clones(
+    session: AsyncSession, author: uuid.UUID, prices: list[int], when: dt.datetime
+) -> None:
+    strategy = await add_strategy(session, author)
+    template = (
+        await session.execute(
+            insert(Template)
+            .values(strategy_id=strategy, author_id=author, name="t", price_credits=prices[0])
+            .returning(Template.id)
+        )
+    ).scalar_one()
+    for price in prices:
+        cloner = await add_user(session)
+        await session.execute(
+            insert(TemplateClone).values(
+                template_id=template,
+                author_id=author,
+                cloner_id=cloner,
+                price_credits=price,
+                created_at=when,
+            )
+        )
+
+
+async def royalty_postings(session: AsyncSession) -> list[tuple[uuid.UUID, int]]:
+    rows = await session.execute(
+        select(CreditTransaction.user_id, CreditTransaction.amount).where(
+            CreditTransaction.type == "ROYALTY"
+        )
+    )
+    return sorted((row.user_id, row.amount) for row in rows)
+
+
+async def test_the_monthly_run_writes_each_authors_royalty_and_pays_it_once(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    top_author = await add_user(session, manual_tier=5)
+    plain_author = await add_user(session)
+    october = dt.datetime(2026, 10, 15, tzinfo=dt.UTC)
+    await add_clones(session, top_author, [500, 499], october)
+    await add_clones(session, plain_author, [99], october)
+    await add_clones(session, plain_author, [1000], dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+    await session.commit()
+    jobs = SettlementJobs(session_factory=session_factory, policy=POLICY)
+
+    created, paid = await jobs.settle_month(2026, 10)
+    again = await jobs.settle_month(2026, 10)
+
+    assert isinstance(created, RunResult) and created.outcome is Outcome.DONE
+    assert paid == 199 + 9
+    assert isinstance(again[0], RunResult) and again[0].outcome is Outcome.ALREADY_DONE
+    assert again[1] == 0
+    royalties = {r.author_id: r for r in (await session.scalars(select(AuthorRoyalty))).all()}
+    top, plain = royalties[top_author], royalties[plain_author]
+    assert (top.total_clones, top.total_revenue_credits, top.royalty_rate_bps) == (2, 999, 2000)
+    assert (top.royalty_amount_credits, top.status) == (199, "PAID")
+    assert (plain.total_clones, plain.royalty_amount_credits, plain.status) == (1, 9, "PAID")
+    assert await royalty_postings(session) == sorted([(top_author, 199), (plain_author, 9)])
+    assert await ledger.invariant_violations(session) == []
+
+
+async def test_preview_writes_nothing_and_manual_pay_pays_exactly_once(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    author = await add_user(session)
+    await add_clones(session, author, [250], dt.datetime(2026, 9, 30, 23, tzinfo=dt.UTC))
+    await session.commit()
+
+    [line] = await service.preview_royalties(session, year=2026, month=9, policy=MANUAL)
+    assert (line.author_id, line.royalty_amount_credits) == (author, 25)
+    assert (await session.scalars(select(AuthorRoyalty))).all() == []
+
+    await SettlementJobs(session_factory=session_factory, policy=MANUAL).settle_month(2026, 9)
+    royalty = await session.scalar(select(AuthorRoyalty))
+    assert royalty is not None and royalty.status == "PENDING"
+    assert await service.pay_royalty(session, royalty_id=royalty.id) == 25
+    await session.commit()
+    with pytest.raises(RoyaltyNotPayable):
+        await service.pay_royalty(session, royalty_id=royalty.id)
+    await session.rollback()
+    assert await royalty_postings(session) == [(author, 25)]
+
+
+async def test_a_cancelled_royalty_is_never_paid(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    author = await add_user(session)
+    await add_clones(session, author, [300], dt.datetime(2026, 8, 2, tzinfo=dt.UTC))
+    await session.commit()
+    await SettlementJobs(session_factory=session_factory, policy=MANUAL).settle_month(2026, 8)
+    royalty = await session.scalar(select(AuthorRoyalty))
+    assert royalty is not None
+
+    await service.cancel_royalty(session, royalty_id=royalty.id)
+    await session.commit()
+
+    assert (
+        await SettlementJobs(session_factory=session_factory, policy=POLICY).pay_month(2026, 8) == 0
+    )
+    with pytest.raises(RoyaltyNotPayable):
+        await service.pay_royalty(session, royalty_id=royalty.id)
+    assert await royalty_postings(session) == []
