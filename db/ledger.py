@@ -47,6 +47,16 @@ _RECORD_AND_MOVE = text(
     """
 )
 
+# One array parameter however many accounts (asyncpg allows 32,767 parameters).
+_LOCK_ACCOUNTS = text(
+    """
+    SELECT user_id, balance FROM credits
+    WHERE user_id = ANY(CAST(:user_ids AS uuid[]))
+    ORDER BY user_id
+    FOR UPDATE
+    """
+)
+
 _POSTED_REFERENCES = text(
     """
     SELECT t.user_id, t.type, t.reference_id
@@ -134,12 +144,7 @@ async def open_batch(
     repeated posting is reported as AlreadyPosted whatever the balance.
     """
     wanted = sorted(set(user_ids))
-    rows = await session.execute(
-        select(Credit.user_id, Credit.balance)
-        .where(Credit.user_id.in_(wanted))
-        .order_by(Credit.user_id)
-        .with_for_update()
-    )
+    rows = await session.execute(_LOCK_ACCOUNTS, {"user_ids": wanted})
     balances = {row.user_id: row.balance for row in rows}
     for user_id in wanted:
         if user_id not in balances:

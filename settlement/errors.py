@@ -28,3 +28,11 @@ class PeriodNotFinal(SettlementError):
     def __init__(self, period: str) -> None:
         super().__init__(f"the chain is not final past the end of {period} yet")
         self.period = period
+
+
+class ConcurrentSettlement(SettlementError):
+    """Another writer settled part of the day while this run computed it; nothing is kept."""
+
+    def __init__(self, period: str) -> None:
+        super().__init__(f"settlements of {period} were written concurrently; run it again")
+        self.period = period

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
-from itertools import groupby
 from typing import Any
 
 from sqlalchemy import select, text, update
@@ -23,8 +22,13 @@ from db.enums import RoyaltyStatus, TransactionType
 from db.models import AuthorRoyalty
 from gr8d.config import Settings
 from settlement import rules
-from settlement.errors import PeriodNotFinal, RoyaltyNotFound, RoyaltyNotPayable
-from settlement.merkle import ExecutionLeaf, day_tree
+from settlement.errors import (
+    ConcurrentSettlement,
+    PeriodNotFinal,
+    RoyaltyNotFound,
+    RoyaltyNotPayable,
+)
+from settlement.merkle import execution_leaf_hash, root_of_leaf_hashes
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,18 +153,26 @@ async def chain_final_past(session: AsyncSession, moment: dt.datetime) -> bool:
 
 # --- daily settlement --------------------------------------------------------------------
 
+# Each (user, strategy) volume of the day, exact, and whether it is settled already (a run
+# that was interrupted by hand, or a direct second call, settles only what is missing).
 _DAY_VOLUMES = text(
     """
-    SELECT e.user_id, e.strategy_id, s.user_id AS author_id,
-           sum(e.amount * e.executed_price) AS volume
-    FROM executions AS e
-    JOIN strategies AS s ON s.id = e.strategy_id
-    WHERE e.status = 'FILLED' AND e.executed_at >= :start AND e.executed_at < :end
-    GROUP BY e.user_id, e.strategy_id, s.user_id
-    ORDER BY e.user_id, e.strategy_id
+    SELECT g.user_id, g.strategy_id, g.author_id, g.volume, x.id IS NOT NULL AS settled
+    FROM (
+        SELECT e.user_id, e.strategy_id, s.user_id AS author_id,
+               sum(e.amount * e.executed_price) AS volume
+        FROM executions AS e
+        JOIN strategies AS s ON s.id = e.strategy_id
+        WHERE e.status = 'FILLED' AND e.executed_at >= :start AND e.executed_at < :end
+        GROUP BY e.user_id, e.strategy_id, s.user_id
+    ) AS g
+    LEFT JOIN settlements AS x
+        ON x.user_id = g.user_id AND x.strategy_id = g.strategy_id AND x.day_index = :day_index
+    ORDER BY g.user_id, g.strategy_id
     """
 )
 
+# Rows are written once, with their final status: zero-fee and collected rows PAID.
 _INSERT_SETTLEMENTS = text(
     """
     INSERT INTO settlements (
@@ -171,27 +183,19 @@ _INSERT_SETTLEMENTS = text(
     SELECT s.id, s.user_id, s.strategy_id, s.author_id, :day_index, s.total_volume,
            s.fee_amount, s.fee_credits, s.user_tier, s.author_tier, s.discount_bps,
            s.author_fee_credits, s.platform_fee_credits,
-           CASE WHEN s.fee_credits = 0 THEN 'PAID' ELSE 'PENDING' END,
-           CASE WHEN s.fee_credits = 0 THEN 'CREDITS' END,
-           CASE WHEN s.fee_credits = 0 THEN now() END
+           CASE WHEN s.paid THEN 'PAID' ELSE 'PENDING' END,
+           CASE WHEN s.paid THEN 'CREDITS' END,
+           CASE WHEN s.paid THEN now() END
     FROM unnest(
         CAST(:ids AS uuid[]), CAST(:user_ids AS uuid[]), CAST(:strategy_ids AS uuid[]),
         CAST(:author_ids AS uuid[]), CAST(:total_volumes AS numeric[]),
         CAST(:fee_amounts AS numeric[]), CAST(:fee_credits AS bigint[]),
         CAST(:user_tiers AS integer[]), CAST(:author_tiers AS integer[]),
         CAST(:discounts AS integer[]), CAST(:author_fees AS bigint[]),
-        CAST(:platform_fees AS bigint[])
+        CAST(:platform_fees AS bigint[]), CAST(:paid AS boolean[])
     ) AS s(id, user_id, strategy_id, author_id, total_volume, fee_amount, fee_credits,
-           user_tier, author_tier, discount_bps, author_fee_credits, platform_fee_credits)
+           user_tier, author_tier, discount_bps, author_fee_credits, platform_fee_credits, paid)
     ON CONFLICT (user_id, strategy_id, day_index) DO NOTHING
-    RETURNING id
-    """
-)
-
-_MARK_PAID_IN_CREDITS = text(
-    """
-    UPDATE settlements SET status = 'PAID', paid_via = 'CREDITS', paid_at = now()
-    WHERE id = ANY(CAST(:ids AS uuid[])) AND status = 'PENDING'
     """
 )
 
@@ -213,15 +217,18 @@ async def settle_day(session: AsyncSession, *, day_index: int, policy: Policy) -
     if policy.blockchain_enabled and not await chain_final_past(session, end):
         raise PeriodNotFinal(rules.date_of_day_index(day_index).isoformat())
     report = DailyReport(day_index=day_index)
-    volumes = (await session.execute(_DAY_VOLUMES, {"start": start, "end": end})).all()
-    people = {row.user_id for row in volumes} | {row.author_id for row in volumes}
+    volumes = (
+        await session.execute(_DAY_VOLUMES, {"start": start, "end": end, "day_index": day_index})
+    ).all()
+    unsettled = [row for row in volumes if not row.settled]
+    people = {row.user_id for row in unsettled} | {row.author_id for row in unsettled}
     tiers = await tiers_at(session, user_ids=people, end=end, policy=policy)
-    rows = [_settlement_row(volume, tiers, policy) for volume in volumes]
-    inserted = await _insert_settlements(session, rows, day_index)
-    report.settlements_written = len(inserted)
-    new_rows = [row for row in rows if row.id in inserted]
-    await _collect(session, new_rows, report)
-    report.day_commits_written = await _commit_day_roots(session, day_index, start, end)
+    rows = [_settlement_row(volume, tiers, policy) for volume in unsettled]
+    batch, paid = await _collect(session, rows, report)
+    await _insert_settlements(session, rows, day_index, paid)
+    await batch.flush()
+    report.settlements_written = len(rows)
+    report.day_commits_written = await _commit_day_roots(session, day_index, (start, end), volumes)
     return report
 
 
@@ -247,10 +254,11 @@ def _settlement_row(volume: Any, tiers: dict[uuid.UUID, int], policy: Policy) ->
 
 
 async def _insert_settlements(
-    session: AsyncSession, rows: Sequence[_Row], day_index: int
-) -> set[uuid.UUID]:
+    session: AsyncSession, rows: Sequence[_Row], day_index: int, paid: set[uuid.UUID]
+) -> None:
+    """Write every row or none: a row someone else wrote meanwhile aborts this run."""
     if not rows:
-        return set()
+        return
     result = await session.execute(
         _INSERT_SETTLEMENTS,
         {
@@ -267,21 +275,24 @@ async def _insert_settlements(
             "discounts": [r.fee.discount_bps for r in rows],
             "author_fees": [r.fee.author_fee_credits for r in rows],
             "platform_fees": [r.fee.platform_fee_credits for r in rows],
+            "paid": [r.fee.fee_credits == 0 or r.id in paid for r in rows],
         },
     )
-    return set(result.scalars())
+    written = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if written != len(rows):
+        raise ConcurrentSettlement(rules.date_of_day_index(day_index).isoformat())
 
 
-async def _collect(session: AsyncSession, rows: Sequence[_Row], report: DailyReport) -> None:
-    """Step 7: charge every new settlement whose user's balance covers it, in (user, strategy)
-    order; the author's share is posted with it. Others stay PENDING."""
+async def _collect(
+    session: AsyncSession, rows: Sequence[_Row], report: DailyReport
+) -> tuple[ledger.LedgerBatch, set[uuid.UUID]]:
+    """Step 7: charge every settlement whose user's balance covers it, in (user, strategy)
+    order, with the author's share posted beside it. Others stay PENDING."""
     payable = [row for row in rows if row.fee.fee_credits > 0]
-    if not payable:
-        return
     batch = await ledger.open_batch(
         session, [r.user_id for r in payable] + [r.author_id for r in payable]
     )
-    paid: list[uuid.UUID] = []
+    paid: set[uuid.UUID] = set()
     for row in payable:
         if batch.balance(row.user_id) < row.fee.fee_credits:
             continue
@@ -298,19 +309,24 @@ async def _collect(session: AsyncSession, rows: Sequence[_Row], report: DailyRep
                 type=TransactionType.AUTHOR_FEE,
                 reference_id=row.id,
             )
-        paid.append(row.id)
+        paid.add(row.id)
         report.credits_collected += row.fee.fee_credits
         report.author_credits += row.fee.author_fee_credits
-    await batch.flush()
-    await session.execute(_MARK_PAID_IN_CREDITS, {"ids": paid})
     report.settlements_collected = len(paid)
+    return batch, paid
 
 
 # --- Merkle roots of the day ------------------------------------------------------------
 
-_DAY_EXECUTIONS = text(
+# Leaf values ready to hash: the database scales amounts and prices by 10^8 (exact, as
+# NUMERIC(20,8) has 8 decimals) and floors the time to unix seconds.
+_DAY_LEAVES = text(
     """
-    SELECT strategy_id, id, user_id, side, amount, executed_price, executed_at
+    SELECT strategy_id, id, user_id,
+           CASE side WHEN 'BUY' THEN 0 ELSE 1 END AS side_code,
+           CAST(amount * 100000000 AS numeric(38, 0)) AS amount_units,
+           CAST(executed_price * 100000000 AS numeric(38, 0)) AS price_units,
+           CAST(floor(extract(epoch FROM executed_at)) AS bigint) AS executed_at
     FROM executions
     WHERE status = 'FILLED' AND executed_at >= :start AND executed_at < :end
     ORDER BY strategy_id
@@ -329,47 +345,54 @@ _INSERT_DAY_COMMITS = text(
     """
 )
 
+_LEAF_BATCH = 20_000
+
 
 async def _commit_day_roots(
-    session: AsyncSession, day_index: int, start: dt.datetime, end: dt.datetime
+    session: AsyncSession,
+    day_index: int,
+    bounds: tuple[dt.datetime, dt.datetime],
+    volumes: Sequence[Any],
 ) -> int:
-    """Step 8: per strategy, the Merkle root of the day's FILLED executions."""
-    result = await session.stream(_DAY_EXECUTIONS, {"start": start, "end": end})
-    strategy_ids: list[uuid.UUID] = []
-    roots: list[str] = []
-    counts: list[int] = []
-    volumes: list[Decimal] = []
-    rows = [row async for row in result]
-    for strategy_id, executions in groupby(rows, key=lambda row: row.strategy_id):
-        leaves = [
-            ExecutionLeaf(
-                execution_id=row.id,
-                user_id=row.user_id,
-                side=row.side,
-                amount=row.amount,
-                executed_price=row.executed_price,
-                executed_at=row.executed_at,
+    """Step 8: per strategy, the Merkle root of the day's FILLED executions (streamed, so
+    memory stays flat however many executions the day has)."""
+    start, end = bounds
+    roots: dict[uuid.UUID, tuple[str, int]] = {}
+    hashes: list[bytes] = []
+    current: uuid.UUID | None = None
+    result = await session.stream(
+        _DAY_LEAVES.execution_options(yield_per=_LEAF_BATCH), {"start": start, "end": end}
+    )
+    async for partition in result.partitions():
+        for strategy_id, execution_id, user_id, side, amount, price, at in partition:
+            if strategy_id != current:
+                if current is not None:
+                    roots[current] = (root_of_leaf_hashes(hashes), len(hashes))
+                current, hashes = strategy_id, []
+            hashes.append(
+                execution_leaf_hash(
+                    execution_id.bytes, user_id.bytes, side, int(amount), int(price), at
+                )
             )
-            for row in executions
-        ]
-        strategy_ids.append(strategy_id)
-        roots.append(day_tree(leaves).root)
-        counts.append(len(leaves))
-        volumes.append(
-            sum((leaf.amount * leaf.executed_price for leaf in leaves), Decimal(0)).quantize(
-                rules.EIGHT_DECIMALS, rounding=ROUND_HALF_EVEN
-            )
-        )
-    if not strategy_ids:
+    if current is not None:
+        roots[current] = (root_of_leaf_hashes(hashes), len(hashes))
+    if not roots:
         return 0
+    strategy_volume: dict[uuid.UUID, Decimal] = {}
+    for row in volumes:
+        strategy_volume[row.strategy_id] = strategy_volume.get(row.strategy_id, 0) + row.volume
+    strategy_ids = sorted(roots)
     written = await session.execute(
         _INSERT_DAY_COMMITS,
         {
             "day_index": day_index,
             "strategy_ids": strategy_ids,
-            "roots": roots,
-            "leaf_counts": counts,
-            "volumes": volumes,
+            "roots": [roots[s][0] for s in strategy_ids],
+            "leaf_counts": [roots[s][1] for s in strategy_ids],
+            "volumes": [
+                strategy_volume[s].quantize(rules.EIGHT_DECIMALS, rounding=ROUND_HALF_EVEN)
+                for s in strategy_ids
+            ],
         },
     )
     return int(written.rowcount or 0)  # type: ignore[attr-defined]

@@ -22,9 +22,11 @@ from settlement.merkle import (
     StandardMerkleTree,
     abi_values,
     day_tree,
+    execution_leaf_hash,
     js_values,
     leaf_hash,
     proof_for,
+    root_of_leaf_hashes,
 )
 
 VECTOR_DIR = Path(__file__).resolve().parent.parent / "vectors" / "merkle"
@@ -340,3 +342,14 @@ def test_every_proof_verifies_and_the_root_ignores_the_order_of_the_leaves(
         assert leaf_hex == "0x" + leaf_.leaf_hash().hex()
     shuffled = data.draw(st.permutations(leaves))
     assert day_tree(shuffled).root == tree.root
+
+
+@settings(deadline=None)
+@given(leaves=st.lists(execution_leaves, min_size=1, max_size=40))
+def test_the_fast_day_root_equals_the_standard_tree_root(leaves: list[ExecutionLeaf]) -> None:
+    hashes = [
+        execution_leaf_hash(leaf.execution_id.bytes, leaf.user_id.bytes, *leaf.abi_values()[2:])
+        for leaf in leaves
+    ]
+    assert hashes == [leaf.leaf_hash() for leaf in leaves]
+    assert root_of_leaf_hashes(hashes) == day_tree(leaves).root
