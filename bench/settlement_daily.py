@@ -4,7 +4,7 @@ Seeds 100,000 (user, strategy) pairs (100,000 users, 1,000 authors with 10 strat
 10 executions per pair) into a fresh database, times `settle_day` as the scheduler runs it,
 and prints it next to the floor: a bare `SELECT ... GROUP BY` over the same executions.
 
-    ./dev bench-settlement            (or: .venv/bin/python -m bench.settlement_daily)
+    ./dev bench settlement_daily [--users N --executions-per-pair K]
 
 Uses DATABASE_URL's server when set, else an embedded PostgreSQL. The database it creates is
 dropped at the end.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -318,20 +318,19 @@ async def _collect(
 
 # --- Merkle roots of the day ------------------------------------------------------------
 
-# Leaf values ready to hash: the database scales amounts and prices by 10^8 (exact, as
-# NUMERIC(20,8) has 8 decimals) and floors the time to unix seconds.
-_DAY_LEAVES = text(
-    """
-    SELECT strategy_id, id, user_id,
-           CASE side WHEN 'BUY' THEN 0 ELSE 1 END AS side_code,
-           CAST(amount * 100000000 AS numeric(38, 0)) AS amount_units,
-           CAST(executed_price * 100000000 AS numeric(38, 0)) AS price_units,
-           CAST(floor(extract(epoch FROM executed_at)) AS bigint) AS executed_at
+# Leaf values ready to hash: ids as their 16 bytes, amounts and prices scaled by 10^8 (exact,
+# as NUMERIC(20,8) has 8 decimals), the time floored to unix seconds. Positional parameters:
+# this statement runs on the driver's own cursor (see _leaf_records).
+_DAY_LEAVES = """
+    SELECT strategy_id, uuid_send(id), uuid_send(user_id),
+           CASE side WHEN 'BUY' THEN 0 ELSE 1 END,
+           CAST(amount * 100000000 AS numeric(38, 0)),
+           CAST(executed_price * 100000000 AS numeric(38, 0)),
+           CAST(floor(extract(epoch FROM executed_at)) AS bigint)
     FROM executions
-    WHERE status = 'FILLED' AND executed_at >= :start AND executed_at < :end
+    WHERE status = 'FILLED' AND executed_at >= $1 AND executed_at < $2
     ORDER BY strategy_id
-    """
-)
+"""
 
 _INSERT_DAY_COMMITS = text(
     """
@@ -348,32 +347,37 @@ _INSERT_DAY_COMMITS = text(
 _LEAF_BATCH = 20_000
 
 
+async def _leaf_records(
+    session: AsyncSession, start: dt.datetime, end: dt.datetime
+) -> AsyncIterator[Any]:
+    """The day's leaves through asyncpg's own server-side cursor, inside the session's
+    transaction: a million rows skip the ORM's per-row work, and memory stays flat."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    async for record in driver.cursor(_DAY_LEAVES, start, end, prefetch=_LEAF_BATCH):
+        yield record
+
+
 async def _commit_day_roots(
     session: AsyncSession,
     day_index: int,
     bounds: tuple[dt.datetime, dt.datetime],
     volumes: Sequence[Any],
 ) -> int:
-    """Step 8: per strategy, the Merkle root of the day's FILLED executions (streamed, so
-    memory stays flat however many executions the day has)."""
-    start, end = bounds
+    """Step 8: per strategy, the Merkle root of the day's FILLED executions."""
     roots: dict[uuid.UUID, tuple[str, int]] = {}
     hashes: list[bytes] = []
     current: uuid.UUID | None = None
-    result = await session.stream(
-        _DAY_LEAVES.execution_options(yield_per=_LEAF_BATCH), {"start": start, "end": end}
-    )
-    async for partition in result.partitions():
-        for strategy_id, execution_id, user_id, side, amount, price, at in partition:
-            if strategy_id != current:
-                if current is not None:
-                    roots[current] = (root_of_leaf_hashes(hashes), len(hashes))
-                current, hashes = strategy_id, []
-            hashes.append(
-                execution_leaf_hash(
-                    execution_id.bytes, user_id.bytes, side, int(amount), int(price), at
-                )
-            )
+    async for strategy_id, execution_id, user_id, side, amount, price, at in _leaf_records(
+        session, *bounds
+    ):
+        if strategy_id != current:
+            if current is not None:
+                roots[current] = (root_of_leaf_hashes(hashes), len(hashes))
+            current, hashes = strategy_id, []
+        hashes.append(execution_leaf_hash(execution_id, user_id, side, int(amount), int(price), at))
     if current is not None:
         roots[current] = (root_of_leaf_hashes(hashes), len(hashes))
     if not roots:

@@ -1,0 +1,3 @@
+from tests.integration.conftest import empty_tables
+
+__all__ = ["empty_tables"]
