@@ -33,7 +33,10 @@ from settlement.scheduled import SettlementJobs
 
 DAY = dt.date(2026, 11, 20)
 POLICY = service.Policy(
-    base_fee_bps=20, credits_per_usdt0=100, blockchain_enabled=False, expiry_days=7,
+    base_fee_bps=20,
+    credits_per_usdt0=100,
+    blockchain_enabled=False,
+    expiry_days=7,
     royalty_auto_pay=True,
 )
 
@@ -120,35 +123,43 @@ async def bench(database_url: str, users: int, executions_per_pair: int) -> None
         began = time.perf_counter()
         await seed(engine, users, executions_per_pair)
         executions = users * executions_per_pair
-        print(f"seeded {users:,} pairs, {executions:,} executions in "
-              f"{time.perf_counter() - began:.1f} s")
+        print(
+            f"seeded {users:,} pairs, {executions:,} executions in "
+            f"{time.perf_counter() - began:.1f} s"
+        )
         floor = await floor_seconds(engine)
         jobs = SettlementJobs(session_factory=create_session_factory(engine), policy=POLICY)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         result = await jobs.settle_day(DAY)
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print(f"daily run: {result.outcome.value} in {result.seconds:.2f} s; {result.figures}")
-        print(f"throughput: {executions / result.seconds:,.0f} executions/s, "
-              f"{result.figures.get('settlements_written', 0) / result.seconds:,.0f} "
-              "settlements/s")
+        print(
+            f"throughput: {executions / result.seconds:,.0f} executions/s, "
+            f"{result.figures.get('settlements_written', 0) / result.seconds:,.0f} "
+            "settlements/s"
+        )
         print(f"peak RSS: {rss_after / 1024:.0f} MiB (before the run: {rss_before / 1024:.0f} MiB)")
-        print(f"ratio to the bare GROUP BY: {result.seconds / floor:.1f}x "
-              "(target: whole run under 60 s and within 5x)")
+        print(
+            f"ratio to the bare GROUP BY: {result.seconds / floor:.1f}x "
+            "(target: whole run under 60 s and within 5x)"
+        )
     finally:
         await engine.dispose()
 
 
 async def main(users: int, executions_per_pair: int) -> None:
     configured = load_settings(database_url=os.environ.get("DATABASE_URL"), redis_url="unix:///x")
-    with tempfile.TemporaryDirectory() as data_dir:
-        with servers_for(configured, Path(data_dir)) as urls:
-            name = f"gr8d_bench_{os.getpid()}"
-            url = await admin.create_database(urls.database_url, name)
-            try:
-                await asyncio.to_thread(migrate.upgrade, url)
-                await bench(url, users, executions_per_pair)
-            finally:
-                await admin.drop_database(urls.database_url, name)
+    with (
+        tempfile.TemporaryDirectory() as data_dir,
+        servers_for(configured, Path(data_dir)) as urls,
+    ):
+        name = f"gr8d_bench_{os.getpid()}"
+        url = await admin.create_database(urls.database_url, name)
+        try:
+            await asyncio.to_thread(migrate.upgrade, url)
+            await bench(url, users, executions_per_pair)
+        finally:
+            await admin.drop_database(urls.database_url, name)
 
 
 if __name__ == "__main__":
