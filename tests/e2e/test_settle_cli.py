@@ -7,8 +7,11 @@ import datetime as dt
 import os
 import sys
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db import ledger
+from db.models import CreditTransaction, Settlement
 from gr8d.embedded import ServerUrls
 from tests.factories import add_execution, add_strategy, add_user
 
@@ -72,3 +75,44 @@ async def test_a_malformed_day_is_refused_with_exit_code_2(
     )
     assert code == 2
     assert "--day" in output
+
+
+async def test_two_processes_settling_the_same_day_settle_it_once(
+    session_factory: async_sessionmaker[AsyncSession],
+    database_url: str,
+    server_urls: ServerUrls,
+) -> None:
+    async with session_factory() as session:
+        author = await add_user(session)
+        for _ in range(20):
+            follower = await add_user(session, credits=1_000)
+            strategy = await add_strategy(session, author)
+            await add_execution(
+                session,
+                user_id=follower,
+                strategy_id=strategy,
+                amount="1",
+                price="1000",
+                executed_at=dt.datetime(2026, 3, 5, 5, tzinfo=dt.UTC),
+            )
+        await session.commit()
+    urls = {"database_url": database_url, "redis_url": server_urls.redis_url}
+
+    outcomes = await asyncio.gather(
+        gr8d("settle", "daily", "--day", "2026-03-05", **urls),
+        gr8d("settle", "daily", "--day", "2026-03-05", **urls),
+    )
+
+    assert [code for code, _ in outcomes] == [0, 0]
+    reports = " ".join(output for _, output in outcomes)
+    assert reports.count("DAILY 2026-03-05: day=2026-03-05, settlements_written=20") == 1
+    assert "already settled" in reports or "another process" in reports
+    async with session_factory() as session:
+        assert await ledger.invariant_violations(session) == []
+        settled = await session.scalar(select(func.count()).select_from(Settlement))
+        fees = await session.scalar(
+            select(func.count())
+            .select_from(CreditTransaction)
+            .where(CreditTransaction.type == "SETTLEMENT_FEE")
+        )
+    assert (settled, fees) == (20, 20)
