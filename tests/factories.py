@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import ledger
 from db.enums import TransactionType
 from db.models import Execution, Strategy, User
+from settlement import service
 
 MINIMAL_DEFINITION: dict[str, Any] = {
     "nodes": [{"id": "t", "type": "trigger", "config": {}}],
@@ -72,3 +73,40 @@ async def add_execution(
         )
     ).scalar_one()
     return execution_id
+
+
+def policy(**overrides: Any) -> service.Policy:
+    """settlement.md's production defaults, with the given changes."""
+    values: dict[str, Any] = {
+        "base_fee_bps": 20,
+        "credits_per_usdt0": 100,
+        "blockchain_enabled": False,
+        "expiry_days": 7,
+        "royalty_auto_pay": True,
+        **overrides,
+    }
+    return service.Policy(**values)
+
+
+async def add_follower_trade(
+    session: AsyncSession,
+    *,
+    author: uuid.UUID,
+    executed_at: dt.datetime,
+    credits: int = 0,
+    amount: str = "1",
+    price: str = "1000",
+    **user_values: Any,
+) -> uuid.UUID:
+    """A new user who traded `amount` at `price` on a new strategy of `author`."""
+    follower = await add_user(session, credits=credits, **user_values)
+    strategy = await add_strategy(session, author)
+    await add_execution(
+        session,
+        user_id=follower,
+        strategy_id=strategy,
+        amount=amount,
+        price=price,
+        executed_at=executed_at,
+    )
+    return follower

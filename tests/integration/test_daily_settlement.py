@@ -23,17 +23,11 @@ from settlement import rules, service
 from settlement.merkle import ExecutionLeaf, day_tree
 from settlement.runs import Outcome
 from settlement.scheduled import SettlementJobs
-from tests.factories import add_execution, add_strategy, add_user
+from tests.factories import add_execution, add_follower_trade, add_strategy, add_user, policy
 
 DAY = dt.date(2026, 11, 20)
 NOON = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
-POLICY = service.Policy(
-    base_fee_bps=20,
-    credits_per_usdt0=100,
-    blockchain_enabled=False,
-    expiry_days=7,
-    royalty_auto_pay=True,
-)
+POLICY = policy()
 
 
 def jobs_for(
@@ -119,16 +113,7 @@ async def test_a_balance_that_does_not_cover_the_fee_leaves_the_settlement_pendi
     session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     author = await add_user(session)
-    follower = await add_user(session, credits=199)
-    strategy = await add_strategy(session, author)
-    await add_execution(
-        session,
-        user_id=follower,
-        strategy_id=strategy,
-        amount="1",
-        price="1000",
-        executed_at=NOON,
-    )
+    follower = await add_follower_trade(session, author=author, executed_at=NOON, credits=199)
     await session.commit()
 
     await jobs_for(session_factory).settle_day(DAY)
@@ -143,15 +128,8 @@ async def test_a_zero_fee_settlement_is_written_and_paid_without_postings(
     session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     author = await add_user(session)
-    follower = await add_user(session)
-    strategy = await add_strategy(session, author)
-    await add_execution(
-        session,
-        user_id=follower,
-        strategy_id=strategy,
-        amount="0.5",
-        price="5",
-        executed_at=NOON,
+    await add_follower_trade(
+        session, author=author, executed_at=NOON, amount="0.5", price="5"
     )
     await session.commit()
 
@@ -230,16 +208,7 @@ async def test_running_a_day_again_posts_nothing_and_writes_nothing(
     session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     author = await add_user(session)
-    follower = await add_user(session, credits=1000)
-    strategy = await add_strategy(session, author)
-    await add_execution(
-        session,
-        user_id=follower,
-        strategy_id=strategy,
-        amount="1",
-        price="1000",
-        executed_at=NOON,
-    )
+    await add_follower_trade(session, author=author, executed_at=NOON, credits=1000)
     await session.commit()
     jobs = jobs_for(session_factory)
     await jobs.settle_day(DAY)
@@ -293,16 +262,7 @@ async def test_pending_settlements_older_than_the_expiry_fail(
     session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     author = await add_user(session)
-    follower = await add_user(session)
-    strategy = await add_strategy(session, author)
-    await add_execution(
-        session,
-        user_id=follower,
-        strategy_id=strategy,
-        amount="1",
-        price="1000",
-        executed_at=NOON,
-    )
+    await add_follower_trade(session, author=author, executed_at=NOON)
     await session.commit()
     await jobs_for(session_factory).settle_day(DAY)
 
@@ -354,13 +314,7 @@ async def test_a_failed_run_is_recorded_and_retried_by_the_next_catch_up(
 ) -> None:
     broken = SettlementJobs(
         session_factory=session_factory,
-        policy=service.Policy(
-            base_fee_bps=20,
-            credits_per_usdt0=100,
-            blockchain_enabled=True,
-            expiry_days=7,
-            royalty_auto_pay=True,
-        ),
+        policy=policy(blockchain_enabled=True),
     )
     result = await broken.settle_day(DAY)
     assert result.outcome is Outcome.FAILED

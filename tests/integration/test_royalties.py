@@ -15,22 +15,10 @@ from settlement import service
 from settlement.errors import RoyaltyNotPayable
 from settlement.runs import Outcome, RunResult
 from settlement.scheduled import SettlementJobs
-from tests.factories import add_strategy, add_user
+from tests.factories import add_strategy, add_user, policy
 
-POLICY = service.Policy(
-    base_fee_bps=20,
-    credits_per_usdt0=100,
-    blockchain_enabled=False,
-    expiry_days=7,
-    royalty_auto_pay=True,
-)
-MANUAL = service.Policy(
-    base_fee_bps=20,
-    credits_per_usdt0=100,
-    blockchain_enabled=False,
-    expiry_days=7,
-    royalty_auto_pay=False,
-)
+POLICY = policy()
+MANUAL = policy(royalty_auto_pay=False)
 
 
 async def add_clones(

@@ -21,18 +21,12 @@ from db.models import (
 from settlement import rules, service
 from settlement.runs import Outcome
 from settlement.scheduled import SettlementJobs
-from tests.factories import add_execution, add_strategy, add_user
+from tests.factories import add_execution, add_strategy, add_user, policy
 
 CHAIN = 10143
 DAY = dt.date(2026, 11, 20)
 _, END_OF_DAY = rules.day_bounds(rules.day_index_of_date(DAY))
-ON_CHAIN = service.Policy(
-    base_fee_bps=20,
-    credits_per_usdt0=100,
-    blockchain_enabled=True,
-    expiry_days=7,
-    royalty_auto_pay=True,
-)
+ON_CHAIN = policy(blockchain_enabled=True)
 _log_indexes = itertools.count()
 
 

@@ -15,17 +15,11 @@ from db import ledger
 from db.models import Base, CreditTransaction, Settlement
 from settlement import rules, service
 from settlement.scheduled import SettlementJobs
-from tests.factories import add_execution, add_strategy, add_user
+from tests.factories import add_execution, add_strategy, add_user, policy
 
 DAY = dt.date(2026, 11, 20)
 NOON = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
-POLICY = service.Policy(
-    base_fee_bps=20,
-    credits_per_usdt0=100,
-    blockchain_enabled=False,
-    expiry_days=7,
-    royalty_auto_pay=True,
-)
+POLICY = policy()
 
 users_strategy = st.lists(
     st.tuples(st.integers(0, 3000), st.none() | st.integers(0, 5)), min_size=1, max_size=6
