@@ -128,9 +128,7 @@ async def test_a_zero_fee_settlement_is_written_and_paid_without_postings(
     session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     author = await add_user(session)
-    await add_follower_trade(
-        session, author=author, executed_at=NOON, amount="0.5", price="5"
-    )
+    await add_follower_trade(session, author=author, executed_at=NOON, amount="0.5", price="5")
     await session.commit()
 
     await jobs_for(session_factory).settle_day(DAY)
