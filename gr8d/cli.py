@@ -131,4 +131,7 @@ def _register_part_commands() -> None:
 
 def main() -> None:
     _register_part_commands()
-    cli(prog_name="gr8d")
+    try:
+        cli(prog_name="gr8d")
+    except ConfigError as error:
+        _fail_configuration(error)

@@ -14,6 +14,7 @@ import structlog
 from db.engine import create_engine, create_session_factory
 from gr8d.config import Settings
 from settlement import service
+from settlement.onchain import build_relayer
 from settlement.runs import Outcome, RunResult
 from settlement.scheduled import SettlementJobs, build_scheduler
 
@@ -23,13 +24,17 @@ log = structlog.get_logger("gr8d.settlement")
 @contextlib.asynccontextmanager
 async def settlement_jobs(settings: Settings) -> AsyncIterator[SettlementJobs]:
     engine = create_engine(settings)
+    relayer = await build_relayer(settings)
     try:
         yield SettlementJobs(
             session_factory=create_session_factory(engine),
             policy=service.Policy.from_settings(settings),
             start_day=settings.settlement_start_day,
+            relayer=relayer,
         )
     finally:
+        if relayer is not None:
+            await relayer.close()
         await engine.dispose()
 
 

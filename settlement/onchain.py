@@ -7,9 +7,13 @@ locally with that key, and records the transaction in the caller's session.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import uuid
+from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Final, cast
 
 import structlog
@@ -24,6 +28,7 @@ from web3.contract import AsyncContract
 from web3.exceptions import ContractLogicError
 
 from db.models import DayCommit, StrategyRegistration
+from gr8d.config import ConfigError, Settings
 from settlement.errors import SettlementError
 from settlement.merkle import keccak, scaled_units
 
@@ -312,3 +317,41 @@ def _revert_reason(error: ContractLogicError) -> str:
             )
             return f"{name}({arguments})"
     return str(error.message or error)
+
+
+@dataclass(frozen=True, slots=True)
+class Relayer:
+    """What relaying needs: a chain connection, the DecisionHistory address and the key."""
+
+    w3: AsyncWeb3[Any]
+    decision_history: str
+    private_key: str = field(repr=False)
+
+    async def close(self) -> None:
+        await self.w3.provider.disconnect()
+
+
+async def build_relayer(settings: Settings) -> Relayer | None:
+    """The relayer when RELAYER_PRIVATE_KEY is set (None otherwise); ConfigError when the
+    RPC or the deployments file needed with it is missing or disagrees."""
+    if not settings.relayer_private_key:
+        return None
+    if not settings.rpc_urls:
+        raise ConfigError("RPC_URLS", "required when RELAYER_PRIVATE_KEY is set")
+    if not settings.deployments_file:
+        raise ConfigError("DEPLOYMENTS_FILE", "required when RELAYER_PRIVATE_KEY is set")
+    try:
+        text = await asyncio.to_thread(Path(settings.deployments_file).read_text)
+        deployments = json.loads(text)
+        chain_id = int(deployments["chain_id"])
+        address = deployments.get("contracts", {}).get("DecisionHistory")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ConfigError("DEPLOYMENTS_FILE", f"unreadable: {error}") from None
+    if address is None:
+        log.warning("no DecisionHistory in the deployments file; day roots stay off chain")
+        return None
+    w3 = AsyncWeb3(AsyncWeb3.AsyncHTTPProvider(settings.rpc_urls[0]))
+    if await w3.eth.chain_id != chain_id:
+        await w3.provider.disconnect()
+        raise ConfigError("RPC_URLS", f"the node's chain id is not {chain_id} (deployments file)")
+    return Relayer(w3, AsyncWeb3.to_checksum_address(address), settings.relayer_private_key)

@@ -16,11 +16,13 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from web3.exceptions import Web3Exception
 
 from db.enums import RunKind
 from db.uow import UnitOfWork
-from settlement import rules, service
+from settlement import onchain, rules, service
 from settlement.errors import RoyaltyNotPayable
+from settlement.onchain import Relayer
 from settlement.runs import Outcome, RunResult, done_periods, run_once, try_lock
 
 log = structlog.get_logger("gr8d.settlement")
@@ -62,6 +64,7 @@ class SettlementJobs:
     policy: service.Policy
     start_day: dt.date | None = None
     clock: Clock = field(default=utc_now)
+    relayer: Relayer | None = None
 
     async def settle_day(self, day: dt.date) -> RunResult:
         day_index = rules.day_index_of_date(day)
@@ -70,9 +73,32 @@ class SettlementJobs:
             report = await service.settle_day(session, day_index=day_index, policy=self.policy)
             return report.figures()
 
-        return await run_once(
+        result = await run_once(
             self.session_factory, kind=RunKind.DAILY, period=day.isoformat(), work=work
         )
+        if result.outcome in (Outcome.DONE, Outcome.ALREADY_DONE):
+            await self.relay_day(day_index)
+        return result
+
+    async def relay_day(self, day_index: int) -> int:
+        """Send the day's unsent roots on chain, in a transaction of its own: a chain failure
+        never undoes a settlement, and the next tick tries again."""
+        if self.relayer is None:
+            return 0
+        async with UnitOfWork(self.session_factory) as uow:
+            try:
+                sent = await onchain.commit_day_roots(
+                    uow.session,
+                    w3=self.relayer.w3,
+                    decision_history_address=self.relayer.decision_history,
+                    relayer_private_key=self.relayer.private_key,
+                    day_index=day_index,
+                )
+            except (onchain.OnchainCommitFailed, Web3Exception, OSError, TimeoutError) as error:
+                log.error("relaying day roots failed", day_index=day_index, error=str(error))
+                return 0
+            await uow.commit()
+        return sent
 
     async def settle_month(self, year: int, month: int) -> list[RunResult | int]:
         """Create the month's royalties once; with ROYALTY_AUTO_PAY pay each pending one."""

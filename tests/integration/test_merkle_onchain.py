@@ -18,15 +18,22 @@ import pytest
 import pytest_asyncio
 from eth_typing import HexStr
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from structlog.testing import capture_logs
 
 from db.models import DayCommit, StrategyRegistration
-from settlement import rules, service
+from settlement import rules
 from settlement.merkle import ExecutionLeaf, day_tree, proof_for
-from settlement.onchain import DECISION_HISTORY_ABI, OnchainCommitFailed, commit_day_roots
+from settlement.onchain import (
+    DECISION_HISTORY_ABI,
+    OnchainCommitFailed,
+    Relayer,
+    commit_day_roots,
+)
+from settlement.runs import Outcome
+from settlement.scheduled import SettlementJobs
 from tests.chain import LocalChain, artifact, contract_at, deploy, local_chain, transact
-from tests.factories import add_execution, add_strategy, add_user
+from tests.factories import add_execution, add_strategy, add_user, policy
 
 DAY = dt.date(2026, 11, 20)
 DAY_INDEX = rules.day_index_of_date(DAY)
@@ -267,7 +274,10 @@ async def test_commit_day_roots_sends_each_registered_strategy_root_once(
 
 
 async def test_a_settled_day_is_relayed_and_its_executions_verify_on_chain(
-    session: AsyncSession, chain: LocalChain, relayed: Relayed
+    session: AsyncSession,
+    session_factory: async_sessionmaker[AsyncSession],
+    chain: LocalChain,
+    relayed: Relayed,
 ) -> None:
     author = await add_user(session)
     strategy = await add_strategy(session, author)
@@ -297,27 +307,19 @@ async def test_a_settled_day_is_relayed_and_its_executions_verify_on_chain(
         executions.append(
             ExecutionLeaf(execution_id, follower, side, Decimal(amount), Decimal(price), at)
         )
-    policy = service.Policy(
-        base_fee_bps=20,
-        credits_per_usdt0=100,
-        blockchain_enabled=False,
-        expiry_days=7,
-        royalty_auto_pay=True,
-    )
-    report = await service.settle_day(session, day_index=DAY_INDEX, policy=policy)
-    assert report.day_commits_written == 1
     await session.commit()
-
-    sent = await commit_day_roots(
-        session,
-        w3=chain.w3,
-        decision_history_address=relayed.address,
-        relayer_private_key=relayed.relayer_key,
-        day_index=DAY_INDEX,
+    jobs = SettlementJobs(
+        session_factory=session_factory,
+        policy=policy(),
+        relayer=Relayer(chain.w3, relayed.address, relayed.relayer_key),
     )
-    await session.commit()
 
-    assert sent == 1
+    result = await jobs.settle_day(DAY)
+
+    assert result.outcome is Outcome.DONE
+    assert result.figures["day_commits_written"] == 1
+    assert (await day_commit(session, strategy)).onchain_tx_hash is not None
+    assert await jobs.relay_day(DAY_INDEX) == 0
     for leaf in executions:
         leaf_hash, proof, root = proof_for(executions, leaf.execution_id)
         assert bytes(await relayed.contract.functions.rootOf(7, DAY_INDEX).call()) == as_bytes(root)
