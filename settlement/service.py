@@ -544,6 +544,15 @@ async def pay_royalty(session: AsyncSession, *, royalty_id: uuid.UUID) -> int:
     return royalty.royalty_amount_credits
 
 
+async def batch_pay_royalties(session: AsyncSession, *, year: int, month: int) -> int:
+    """Pay every PENDING royalty of month M in the caller's transaction (the admin's batch
+    pay); returns the credits paid. The scheduler pays one author per transaction instead."""
+    paid = 0
+    for royalty_id in await pending_royalty_ids(session, year=year, month=month):
+        paid += await pay_royalty(session, royalty_id=royalty_id)
+    return paid
+
+
 async def cancel_royalty(session: AsyncSession, *, royalty_id: uuid.UUID) -> None:
     royalty = await session.scalar(
         select(AuthorRoyalty).where(AuthorRoyalty.id == royalty_id).with_for_update()

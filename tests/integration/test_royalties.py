@@ -123,3 +123,19 @@ async def test_a_cancelled_royalty_is_never_paid(
     with pytest.raises(RoyaltyNotPayable):
         await service.pay_royalty(session, royalty_id=royalty.id)
     assert await royalty_postings(session) == []
+
+
+async def test_batch_pay_pays_every_pending_royalty_of_the_month_once(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    first, second = await add_user(session), await add_user(session)
+    july = dt.datetime(2026, 7, 9, tzinfo=dt.UTC)
+    await add_clones(session, first, [100, 100], july)
+    await add_clones(session, second, [50], july)
+    await session.commit()
+    await SettlementJobs(session_factory=session_factory, policy=MANUAL).settle_month(2026, 7)
+
+    assert await service.batch_pay_royalties(session, year=2026, month=7) == 20 + 5
+    await session.commit()
+    assert await service.batch_pay_royalties(session, year=2026, month=7) == 0
+    assert await royalty_postings(session) == sorted([(first, 20), (second, 5)])
