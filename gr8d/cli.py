@@ -124,8 +124,10 @@ async def _as_exit_code(work: Any) -> int:
 
 
 def _register_part_commands() -> None:
+    from indexer.cli import devchain
     from settlement.cli import settle
 
+    cli.add_command(devchain)
     cli.add_command(settle)
 
 

@@ -10,7 +10,7 @@ import structlog
 from gr8d.config import LogFormat, Settings
 
 # Libraries that narrate routine steps at INFO (plugin set-up, initdb transcripts).
-QUIET_LIBRARY_LOGGERS = ("alembic.runtime.plugins", "pgserver")
+QUIET_LIBRARY_LOGGERS = ("alembic.runtime.plugins", "pgserver", "web3.providers")
 
 
 def configure_logging(settings: Settings) -> None:
