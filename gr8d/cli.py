@@ -124,10 +124,11 @@ async def _as_exit_code(work: Any) -> int:
 
 
 def _register_part_commands() -> None:
-    from indexer.cli import devchain
+    from indexer.cli import devchain, indexer
     from settlement.cli import settle
 
     cli.add_command(devchain)
+    cli.add_command(indexer)
     cli.add_command(settle)
 
 

@@ -1,4 +1,4 @@
-"""`gr8d devchain`: the indexer part's entry points."""
+"""`gr8d devchain` and `gr8d indexer`: the indexer part's entry points."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from indexer.devchain import (
 
 DEFAULT_DEPLOYMENTS_FILE: Final = Path("deployments.dev.json")
 EXIT_FAILURE: Final = 1
+# Monad makes a block about every 0.4 s; following polls no faster than that.
+FOLLOW_POLL_SECONDS: Final = 0.4
 
 
 @click.command()
@@ -82,3 +84,54 @@ async def _devchain(
         click.echo(f"gr8d devchain: {error}", err=True)
         return EXIT_FAILURE
     return 0
+
+
+@click.command()
+@click.option(
+    "--until-block",
+    type=click.IntRange(0),
+    default=None,
+    help="Backfill up to this block, then exit 0 (default: follow the head until stopped).",
+)
+@click.pass_context
+def indexer(ctx: click.Context, until_block: int | None) -> None:
+    """The indexer alone: raw protocol events into chain_events (projections: next issue)."""
+    from gr8d.cli import _until_signal
+
+    sys.exit(asyncio.run(_until_signal(_index(ctx.obj, until_block))))
+
+
+async def _index(settings: Settings, until_block: int | None) -> int:
+    import aiohttp
+
+    from db.engine import create_engine, create_session_factory
+    from gr8d.config import ConfigError
+    from indexer.follower import ChainFollower
+    from indexer.rpc import JsonRpc
+
+    if not settings.rpc_urls:
+        raise ConfigError("RPC_URLS", "required by the indexer")
+    if not settings.deployments_file:
+        raise ConfigError("DEPLOYMENTS_FILE", "required by the indexer")
+    try:
+        deployments = await asyncio.to_thread(Deployments.read, Path(settings.deployments_file))
+    except (OSError, ValueError) as error:
+        raise ConfigError("DEPLOYMENTS_FILE", str(error)) from None
+    engine = create_engine(settings)
+    try:
+        async with aiohttp.ClientSession() as http:
+            follower = ChainFollower(
+                rpc=JsonRpc(http, settings.rpc_urls[0]),
+                session_factory=create_session_factory(engine),
+                deployments=deployments,
+                confirmations=settings.confirmations,
+            )
+            await follower.check_chain()
+            if until_block is not None:
+                await follower.index_until(until_block)
+                return 0
+            while True:
+                await follower.index_until(await follower.rpc.block_number())
+                await asyncio.sleep(FOLLOW_POLL_SECONDS)
+    finally:
+        await engine.dispose()
