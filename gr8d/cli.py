@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -16,7 +16,6 @@ import structlog
 from gr8d.config import ConfigError, Settings, load_settings
 from gr8d.logging import configure_logging
 
-EXIT_FAILURE = 1
 EXIT_BAD_CONFIGURATION = 2
 
 
@@ -115,11 +114,12 @@ def run(ctx: click.Context, no_scheduler: bool) -> None:
     if not parts:
         click.echo("gr8d run: every part is switched off", err=True)
         sys.exit(EXIT_BAD_CONFIGURATION)
-    sys.exit(asyncio.run(_until_signal(_as_exit_code(asyncio.gather(*parts)))))
+    sys.exit(asyncio.run(_until_signal(_as_exit_code(*parts))))
 
 
-async def _as_exit_code(work: Any) -> int:
-    await work
+async def _as_exit_code(*parts: Coroutine[Any, Any, None]) -> int:
+    """Run the parts together; any part's failure stops them all."""
+    await asyncio.gather(*parts)
     return 0
 
 

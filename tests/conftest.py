@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -27,12 +28,16 @@ def fresh_database_name(purpose: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def server_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerUrls]:
+def server_urls() -> Iterator[ServerUrls]:
     configured = load_settings(
         database_url=os.environ.get("DATABASE_URL"), redis_url=os.environ.get("REDIS_URL")
     )
-    data_dir: Path = tmp_path_factory.mktemp("embedded")
-    with servers_for(configured, data_dir) as urls:
+    # Not under pytest's basetemp: a concurrent pytest session prunes old basetemp folders,
+    # which would pull the data directory out from under a running embedded server.
+    with (
+        tempfile.TemporaryDirectory(prefix="gr8d-embedded-") as data_dir,
+        servers_for(configured, Path(data_dir)) as urls,
+    ):
         yield urls
 
 
