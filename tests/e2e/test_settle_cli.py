@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db import ledger
 from db.models import CreditTransaction, Settlement
 from gr8d.embedded import ServerUrls
-from tests.factories import add_execution, add_strategy, add_user
+from tests.factories import add_follower_trade, add_user
 
 
 async def gr8d(*arguments: str, database_url: str, redis_url: str) -> tuple[int, str]:
@@ -37,13 +37,10 @@ async def test_settling_a_day_from_the_command_line_reports_what_it_did_once(
     server_urls: ServerUrls,
 ) -> None:
     async with session_factory() as session:
-        author = await add_user(session)
-        follower = await add_user(session, credits=1_000)
-        strategy = await add_strategy(session, author)
-        await add_execution(
+        await add_follower_trade(
             session,
-            user_id=follower,
-            strategy_id=strategy,
+            author=await add_user(session),
+            credits=1_000,
             amount="2",
             price="500",
             executed_at=dt.datetime(2026, 3, 4, 5, tzinfo=dt.UTC),
@@ -85,14 +82,10 @@ async def test_two_processes_settling_the_same_day_settle_it_once(
     async with session_factory() as session:
         author = await add_user(session)
         for _ in range(20):
-            follower = await add_user(session, credits=1_000)
-            strategy = await add_strategy(session, author)
-            await add_execution(
+            await add_follower_trade(
                 session,
-                user_id=follower,
-                strategy_id=strategy,
-                amount="1",
-                price="1000",
+                author=author,
+                credits=1_000,
                 executed_at=dt.datetime(2026, 3, 5, 5, tzinfo=dt.UTC),
             )
         await session.commit()
