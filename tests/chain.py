@@ -26,7 +26,16 @@ from web3.contract.async_contract import AsyncContractFunction
 from web3.types import TxParams, TxReceipt
 
 from indexer import devchain
-from indexer.devchain import ARTIFACTS_DIR, CONTRACTS_DIR, artifact, contract_at
+from indexer.devchain import (
+    ARTIFACTS_DIR,
+    CONTRACTS_DIR,
+    Anvil,
+    Deployments,
+    artifact,
+    contract_at,
+    deploy_protocol,
+    running_anvil,
+)
 
 __all__ = [
     "ANVIL",
@@ -109,3 +118,33 @@ async def deploy(
         return await devchain.deploy_contract(w3, artifact_name, *constructor_args, sender=sender)
     except devchain.TransactionReverted as reverted:
         raise AssertionError(str(reverted)) from None
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The protocol as `gr8d devchain` deploys it on a private anvil."""
+
+    anvil: Anvil
+    w3: AsyncWeb3[AsyncHTTPProvider]
+    deployments: Deployments
+
+    def contract(self, name: str) -> Any:
+        return contract_at(self.w3, name, self.deployments.contracts[name])
+
+    def account(self, index: int) -> LocalAccount:
+        return self.anvil.account(index)
+
+
+@contextlib.asynccontextmanager
+async def deployed_protocol() -> AsyncIterator[Protocol]:
+    """A private anvil with the protocol deployed: account 0 deploys, account 1 relays."""
+    anvil_or_skip()
+    async with running_anvil() as anvil:
+        w3 = AsyncWeb3(AsyncHTTPProvider(anvil.url))
+        try:
+            deployments = await deploy_protocol(
+                w3, anvil.private_keys[0], relayer=anvil.account(1).address
+            )
+            yield Protocol(anvil=anvil, w3=w3, deployments=deployments)
+        finally:
+            await w3.provider.disconnect()

@@ -9,20 +9,16 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
-from eth_account.signers.local import LocalAccount
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.logs import DISCARD
 
 from indexer.devchain import (
     CONTRACT_NAMES,
     DEV_CHAIN_ID,
-    Anvil,
     Deployments,
     DeploymentsFileError,
     DevchainError,
@@ -30,38 +26,17 @@ from indexer.devchain import (
     deploy_protocol,
     running_anvil,
 )
-from tests.chain import anvil_or_skip, transact
+from tests.chain import Protocol, anvil_or_skip, deployed_protocol, transact
 
 G8D = 10**18
 ZERO_ADDRESS = "0x" + "00" * 20
 
 
-@dataclass(frozen=True)
-class Protocol:
-    anvil: Anvil
-    w3: AsyncWeb3[AsyncHTTPProvider]
-    deployments: Deployments
-
-    def contract(self, name: str) -> Any:
-        return contract_at(self.w3, name, self.deployments.contracts[name])
-
-    def account(self, index: int) -> LocalAccount:
-        return self.anvil.account(index)
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def protocol() -> AsyncIterator[Protocol]:
     """The protocol as `gr8d devchain` deploys it: account 0 deploys, account 1 relays."""
-    anvil_or_skip()
-    async with running_anvil() as anvil:
-        w3 = AsyncWeb3(AsyncHTTPProvider(anvil.url))
-        try:
-            deployments = await deploy_protocol(
-                w3, anvil.private_keys[0], relayer=anvil.account(1).address
-            )
-            yield Protocol(anvil=anvil, w3=w3, deployments=deployments)
-        finally:
-            await w3.provider.disconnect()
+    async with deployed_protocol() as deployed:
+        yield deployed
 
 
 async def test_every_contract_of_chain_md_is_deployed_with_code(protocol: Protocol) -> None:

@@ -6,53 +6,33 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from db.models import ChainBlock, ChainEvent, IndexerCursor
 from gr8d.config import ConfigError
-from indexer.devchain import Anvil, Deployments, contract_at, deploy_protocol, running_anvil
+from indexer.devchain import Deployments
 from indexer.follower import ChainFollower
 from indexer.rpc import JsonRpc
-from tests.chain import anvil_or_skip, transact
+from tests.chain import Protocol, deployed_protocol, transact
 
 G8D = 10**18
 
 
-@dataclass(frozen=True)
-class Chain:
-    anvil: Anvil
-    w3: AsyncWeb3[AsyncHTTPProvider]
-    deployments: Deployments
-
-    def contract(self, name: str) -> Any:
-        return contract_at(self.w3, name, self.deployments.contracts[name])
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def chain() -> AsyncIterator[Chain]:
+async def chain() -> AsyncIterator[Protocol]:
     """The protocol with activity: three users stake, one author creates two strategies."""
-    anvil_or_skip()
-    async with running_anvil() as anvil:
-        w3 = AsyncWeb3(AsyncHTTPProvider(anvil.url))
-        try:
-            deployments = await deploy_protocol(w3, anvil.private_keys[0])
-            protocol = Chain(anvil, w3, deployments)
-            await _activity(protocol)
-            yield protocol
-        finally:
-            await w3.provider.disconnect()
+    async with deployed_protocol() as protocol:
+        await _activity(protocol)
+        yield protocol
 
 
-async def _activity(chain: Chain) -> None:
+async def _activity(chain: Protocol) -> None:
     owner = chain.anvil.account(0)
     token, staking = chain.contract("G8DToken"), chain.contract("G8DStaking")
     registry = chain.contract("StrategyRegistry")
@@ -68,7 +48,7 @@ async def _activity(chain: Chain) -> None:
 
 @pytest.fixture
 async def follower(
-    chain: Chain, session_factory: async_sessionmaker[AsyncSession]
+    chain: Protocol, session_factory: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[ChainFollower]:
     async with aiohttp.ClientSession() as http:
         yield ChainFollower(
@@ -87,7 +67,7 @@ async def _names(session: AsyncSession) -> list[str]:
 
 
 async def test_a_backfill_stores_every_protocol_event_with_exact_values(
-    chain: Chain, follower: ChainFollower, session: AsyncSession
+    chain: Protocol, follower: ChainFollower, session: AsyncSession
 ) -> None:
     head = await chain.w3.eth.block_number
 
@@ -114,7 +94,7 @@ async def test_a_backfill_stores_every_protocol_event_with_exact_values(
 
 
 async def test_a_nul_byte_in_a_uri_is_kept_raw_and_marked(
-    chain: Chain, follower: ChainFollower, session: AsyncSession
+    chain: Protocol, follower: ChainFollower, session: AsyncSession
 ) -> None:
     await follower.index_until(await chain.w3.eth.block_number)
 
@@ -132,7 +112,7 @@ async def test_a_nul_byte_in_a_uri_is_kept_raw_and_marked(
 
 
 async def test_indexing_again_or_in_pieces_adds_nothing_twice(
-    chain: Chain, follower: ChainFollower, session: AsyncSession
+    chain: Protocol, follower: ChainFollower, session: AsyncSession
 ) -> None:
     head = await chain.w3.eth.block_number
     middle = chain.deployments.start_block + (head - chain.deployments.start_block) // 2
@@ -148,7 +128,7 @@ async def test_indexing_again_or_in_pieces_adds_nothing_twice(
 
 
 async def test_a_node_of_another_chain_is_refused(
-    chain: Chain, session_factory: async_sessionmaker[AsyncSession]
+    chain: Protocol, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     other = Deployments(chain_id=143, start_block=0, contracts=chain.deployments.contracts)
     async with aiohttp.ClientSession() as http:
@@ -161,7 +141,7 @@ async def test_a_node_of_another_chain_is_refused(
 
 
 async def test_gr8d_indexer_until_block_backfills_and_exits_0(
-    chain: Chain, database_url: str, session: AsyncSession, tmp_path: Path
+    chain: Protocol, database_url: str, session: AsyncSession, tmp_path: Path
 ) -> None:
     deployments_file = tmp_path / "deployments.json"
     chain.deployments.write(deployments_file)
