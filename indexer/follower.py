@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.uow import UnitOfWork
 from gr8d.config import ConfigError
-from indexer import service
+from indexer import projections, service
 from indexer.devchain import Deployments
 from indexer.events import decode_logs, event_table
 from indexer.rpc import BlockHeader, JsonRpc, RpcError
@@ -74,14 +74,26 @@ class ChainFollower:
         headers = {number: await self.rpc.block(number) for number in sorted(numbers)}
         _refuse_mismatched(stored, headers)
         head = await self.rpc.block_number()
+        finalized = max(0, min(end, head - self.confirmations))
+        chain_id = self.deployments.chain_id
         async with UnitOfWork(self.session_factory) as uow:
             await service.write_batch(
                 uow.session,
-                chain_id=self.deployments.chain_id,
+                chain_id=chain_id,
                 events=stored,
                 blocks=headers,
                 last=headers[end],
-                finalized=max(0, min(end, head - self.confirmations)),
+                finalized=finalized,
+            )
+            await projections.project_new(
+                uow.session,
+                chain_id=chain_id,
+                first_block=start,
+                last_block=end,
+                finalized_block=finalized,
+            )
+            await projections.confirm_until(
+                uow.session, chain_id=chain_id, finalized_block=finalized
             )
             await uow.commit()
         log.info("indexed", blocks=f"{start}-{end}", events=len(stored), head=head)
