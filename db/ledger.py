@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.enums import TransactionType
 from db.models import Credit
+from gr8d.errors import DomainError, ErrorKind
 
 REFERENCE_UNIQUE_INDEX = "uq_credit_transactions_user_id_type_reference_id"
 
@@ -70,17 +71,26 @@ _POSTED_REFERENCES = text(
 )
 
 
-class LedgerError(Exception):
+class LedgerError(DomainError):
     """A posting the ledger refused; nothing was moved."""
+
+    kind = ErrorKind.CONFLICT
+    code = "LEDGER_REFUSED"
 
 
 class NoCreditAccount(LedgerError):
+    kind = ErrorKind.NOT_FOUND
+    code = "NO_CREDIT_ACCOUNT"
+
     def __init__(self, user_id: uuid.UUID) -> None:
         super().__init__(f"user {user_id} has no credit account")
         self.user_id = user_id
 
 
 class InsufficientCredits(LedgerError):
+    kind = ErrorKind.PAYMENT_REQUIRED
+    code = "INSUFFICIENT_CREDITS"
+
     def __init__(self, user_id: uuid.UUID, balance: int, amount: int) -> None:
         super().__init__(f"user {user_id} has {balance} credits; posting {amount} would go below 0")
         self.user_id = user_id
@@ -89,6 +99,8 @@ class InsufficientCredits(LedgerError):
 
 
 class AlreadyPosted(LedgerError):
+    code = "ALREADY_POSTED"
+
     def __init__(self, user_id: uuid.UUID, type_: TransactionType, reference_id: uuid.UUID) -> None:
         super().__init__(f"{type_} {reference_id} is already posted for user {user_id}")
         self.user_id = user_id

@@ -123,6 +123,18 @@ async def _as_exit_code(*parts: Coroutine[Any, Any, None]) -> int:
     return 0
 
 
+@cli.command()
+@click.option("--host", default=None, help="Address to bind (default API_HOST, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to bind (default API_PORT, 8000).")
+@click.pass_context
+def api(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """The HTTP API alone (aiohttp), on /api/v1."""
+    from api.server import serve_api
+
+    work = serve_api(_settings(ctx), host=host, port=port)
+    sys.exit(asyncio.run(_until_signal(_as_exit_code(work))))
+
+
 def _register_part_commands() -> None:
     from indexer.cli import devchain, indexer
     from settlement.cli import settle

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     internal_api_token: str = DEV_INTERNAL_API_TOKEN
     trusted_proxies: CommaList = Field(default_factory=list)
     cors_origins: CommaList = Field(default_factory=list)
+    # Requests per minute per client IP on routes without a limit of their own (api.md: 100).
+    api_rate_limit_per_minute: int = Field(default=100, ge=1)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
 
     base_fee_bps: int = Field(default=20, ge=0, le=10_000)
     credits_per_usdt0: int = Field(default=100, ge=1)

@@ -1,0 +1,1 @@
+"""Users and their ways in: passwords, tokens, sessions on Redis, wallets, credentials."""

@@ -1,0 +1,102 @@
+"""The application factory: one aiohttp app with its engine and Redis opened and closed by its
+own lifecycle (cleanup_ctx), every route of api/routes/, and the generated OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from aiohttp import web
+
+from api import context
+from api.dispatch import aiohttp_handler
+from api.middlewares import middlewares
+from api.openapi import build_document
+from api.registry import Endpoint, Routes
+from db.engine import create_engine, create_session_factory
+from gr8d.config import Settings
+from gr8d.redis import create_redis
+
+API_PREFIX = "/api/v1"
+API_VERSION = "1.0.0"
+BODY_LIMIT_BYTES = 1024 * 1024
+
+
+def route_groups() -> list[Routes]:
+    """Every area of the API; a new routes module is added here."""
+    from api.routes import (
+        admin,
+        auth,
+        backtests,
+        credentials,
+        credits,
+        executions,
+        follows,
+        market,
+        royalties,
+        settlements,
+        staking,
+        strategies,
+        system,
+        templates,
+        users,
+        wallets,
+    )
+
+    modules = (
+        system,
+        auth,
+        users,
+        wallets,
+        strategies,
+        backtests,
+        executions,
+        templates,
+        credits,
+        credentials,
+        market,
+        follows,
+        staking,
+        settlements,
+        royalties,
+        admin,
+    )
+    return [module.routes for module in modules]
+
+
+def all_endpoints(groups: Sequence[Routes] | None = None) -> list[Endpoint]:
+    return [endpoint for group in groups or route_groups() for endpoint in group.endpoints]
+
+
+def _resources(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def open_and_close(app: web.Application) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        redis = create_redis(settings)
+        app[context.ENGINE] = engine
+        app[context.SESSION_FACTORY] = create_session_factory(engine)
+        app[context.REDIS] = redis
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    return open_and_close
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=BODY_LIMIT_BYTES, middlewares=middlewares(settings))
+    app[context.SETTINGS] = settings
+    app.cleanup_ctx.append(_resources(settings))
+    endpoints = all_endpoints()
+    for endpoint in endpoints:
+        app.router.add_route(endpoint.method, API_PREFIX + endpoint.path, aiohttp_handler(endpoint))
+    app[context.OPENAPI] = build_document(endpoints, prefix=API_PREFIX, version=API_VERSION)
+    app.router.add_get("/health", _root_health)
+    return app
+
+
+async def _root_health(request: web.Request) -> web.Response:
+    """The container health check's probe (the same as /api/v1/health)."""
+    from api.routes.system import health_of
+
+    return await health_of(request.app)

@@ -1,0 +1,111 @@
+"""Turning an Endpoint into an aiohttp handler: limit, authenticate, validate, run, respond."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from api import context
+from api.authentication import authenticate
+from api.client_ip import client_ip, trusted_networks
+from api.problems import Problem, validation_problem
+from api.ratelimit import RateLimit, enforce
+from api.registry import Call, Endpoint
+from gr8d.config import Settings
+
+JSON = "application/json"
+
+
+def default_rate_limit(settings: Settings) -> RateLimit:
+    return RateLimit("api", settings.api_rate_limit_per_minute, 60)
+
+
+def caller_ip(request: web.Request, settings: Settings) -> str:
+    peer = request.remote or "unknown"
+    forwarded = request.headers.get("X-Forwarded-For")
+    return client_ip(peer, forwarded, trusted_networks(settings.trusted_proxies))
+
+
+def _path_arguments(endpoint: Endpoint, request: web.Request) -> dict[str, Any]:
+    arguments: dict[str, Any] = {}
+    for name, adapter in endpoint.path_params.items():
+        try:
+            arguments[name] = adapter.validate_python(request.match_info[name])
+        except ValidationError as error:
+            raise validation_problem(error, prefix="path") from None
+    return arguments
+
+
+def _query_argument(model: type[BaseModel], request: web.Request) -> BaseModel:
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as error:
+        raise validation_problem(error, prefix="query") from None
+
+
+async def read_json(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        raise Problem(400, "EMPTY_BODY", "a JSON body is required")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise Problem(400, "MALFORMED_JSON", "the body is not valid JSON") from None
+
+
+async def _body_argument(model: type[BaseModel], request: web.Request) -> BaseModel:
+    document = await read_json(request)
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        raise validation_problem(error, prefix="body") from None
+
+
+def render(endpoint: Endpoint, result: Any) -> web.StreamResponse:
+    if isinstance(result, web.StreamResponse):
+        return result
+    if result is None:
+        return web.Response(status=endpoint.status)
+    if isinstance(result, BaseModel):
+        return web.Response(
+            status=endpoint.status, text=result.model_dump_json(), content_type=JSON
+        )
+    raise TypeError(f"{endpoint.operation_id} returned {type(result).__name__}")
+
+
+def aiohttp_handler(endpoint: Endpoint) -> Any:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        app = request.app
+        settings = app[context.SETTINGS]
+        redis = app[context.REDIS]
+        ip = caller_ip(request, settings)
+        if endpoint.rate_limited:
+            await enforce(redis, endpoint.rate_limit or default_rate_limit(settings), ip)
+        async with app[context.SESSION_FACTORY]() as session, session.begin():
+            principal = await authenticate(
+                request, access=endpoint.access, settings=settings, redis=redis, session=session
+            )
+            arguments = _path_arguments(endpoint, request)
+            if endpoint.query is not None:
+                arguments["query"] = _query_argument(endpoint.query, request)
+            if endpoint.body is not None:
+                arguments["body"] = await _body_argument(endpoint.body, request)
+            call = Call(
+                request=request,
+                settings=settings,
+                redis=redis,
+                session=session,
+                client_ip=ip,
+                principal=principal,
+            )
+            result = await endpoint.handler(call, **arguments)
+        response = render(endpoint, result)
+        for hook in call.response_hooks:
+            hook(response)
+        return response
+
+    handle.__name__ = endpoint.operation_id
+    return handle

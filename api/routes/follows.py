@@ -1,0 +1,7 @@
+"""/api/v1 routes of the follows area (api.md "Resources")."""
+
+from __future__ import annotations
+
+from api.registry import Routes
+
+routes = Routes("follows")

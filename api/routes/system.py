@@ -1,0 +1,118 @@
+"""Health, the OpenAPI document and its browsable page."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+
+from aiohttp import web
+from pydantic import BaseModel
+from sqlalchemy import func, select, text
+
+from api import context
+from api.registry import Access, Call, Routes
+from db.models import ChainBlock, IndexerCursor
+
+routes = Routes("system")
+
+PROBE_TIMEOUT_SECONDS = 2.0
+
+_DOCS_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>gr8d API</title>
+<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/api/v1/openapi.json", dom_id: "#ui"});</script>
+</body></html>"""
+_DOCS_POLICY = (
+    "default-src 'none'; script-src 'unsafe-inline' https://unpkg.com; "
+    "style-src https://unpkg.com; img-src data: https:; connect-src 'self'"
+)
+
+
+class IndexerHealth(BaseModel):
+    last_block: int | None
+    finalized_block: int | None
+    lag_seconds: float | None
+
+
+class Health(BaseModel):
+    status: str
+    database: bool
+    redis: bool
+    indexer: IndexerHealth
+
+
+async def _database_ok(app: web.Application) -> bool:
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+            async with app[context.ENGINE].connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+async def _redis_ok(app: web.Application) -> bool:
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+            return bool(await app[context.REDIS].ping())
+    except Exception:
+        return False
+
+
+async def _indexer(app: web.Application) -> IndexerHealth:
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS), app[context.SESSION_FACTORY]() as s:
+            cursor = await s.scalar(select(IndexerCursor).limit(1))
+            newest = await s.scalar(select(func.max(ChainBlock.timestamp)))
+    except Exception:
+        return IndexerHealth(last_block=None, finalized_block=None, lag_seconds=None)
+    lag = None if newest is None else (dt.datetime.now(dt.UTC) - newest).total_seconds()
+    return IndexerHealth(
+        last_block=None if cursor is None else cursor.last_block_number,
+        finalized_block=None if cursor is None else cursor.finalized_block_number,
+        lag_seconds=lag,
+    )
+
+
+async def health_of(app: web.Application) -> web.Response:
+    database, redis = await asyncio.gather(_database_ok(app), _redis_ok(app))
+    indexer = (
+        await _indexer(app)
+        if database
+        else IndexerHealth(last_block=None, finalized_block=None, lag_seconds=None)
+    )
+    healthy = database and redis
+    body = Health(
+        status="ok" if healthy else "unavailable", database=database, redis=redis, indexer=indexer
+    )
+    return web.Response(
+        status=200 if healthy else 503, text=body.model_dump_json(), content_type="application/json"
+    )
+
+
+@routes.get("/health", access=Access.PUBLIC, rate_limited=False)
+async def health(call: Call) -> web.Response:
+    """Health of the database, Redis and the indexer.
+
+    200 with a `Health` body, or 503 with the same body when the database or Redis is down.
+    """
+    return await health_of(call.request.app)
+
+
+@routes.get("/openapi.json", access=Access.PUBLIC, rate_limited=False)
+async def openapi_document(call: Call) -> web.Response:
+    """This API's OpenAPI 3.1 document."""
+    return web.Response(
+        text=json.dumps(call.request.app[context.OPENAPI]), content_type="application/json"
+    )
+
+
+@routes.get("/docs", access=Access.PUBLIC, rate_limited=False)
+async def docs(call: Call) -> web.Response:
+    """A browsable page of the OpenAPI document."""
+    response = web.Response(text=_DOCS_PAGE, content_type="text/html")
+    response.headers["Content-Security-Policy"] = _DOCS_POLICY
+    return response

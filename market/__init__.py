@@ -1,0 +1,1 @@
+"""Market data (OHLCV candles) served to strategies and clients."""

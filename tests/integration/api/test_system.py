@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient
+
+from gr8d.config import Settings
+from tests.integration.api.conftest import start_client
+
+
+async def test_health_reports_database_redis_and_indexer(
+    client: TestClient[object, object],
+) -> None:
+    response = await client.get("/api/v1/health")
+    body = await response.json()
+    assert response.status == 200
+    assert body["database"] is True and body["redis"] is True
+    assert body["indexer"] == {"last_block": None, "finalized_block": None, "lag_seconds": None}
+
+
+async def test_root_health_answers_for_the_container_probe(
+    client: TestClient[object, object],
+) -> None:
+    response = await client.get("/health")
+    assert response.status == 200
+
+
+async def test_health_is_503_when_redis_is_down(api_settings: Settings) -> None:
+    broken = api_settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    client = await start_client(broken)
+    try:
+        response = await client.get("/api/v1/health")
+        body = await response.json()
+    finally:
+        await client.close()
+    assert response.status == 503
+    assert body["redis"] is False and body["database"] is True
+
+
+async def test_unknown_route_is_a_problem_with_a_request_id(
+    client: TestClient[object, object],
+) -> None:
+    response = await client.get("/api/v1/no-such-thing")
+    body = await response.json(content_type=None)
+    assert response.status == 404
+    assert response.content_type == "application/problem+json"
+    assert body["code"] == "NOT_FOUND" and body["status"] == 404
+    assert len(response.headers["X-Request-ID"]) == 32
+
+
+async def test_a_clients_request_id_is_echoed(client: TestClient[object, object]) -> None:
+    response = await client.get("/api/v1/health", headers={"X-Request-ID": "trace-42"})
+    assert response.headers["X-Request-ID"] == "trace-42"
+
+
+async def test_responses_carry_security_headers(client: TestClient[object, object]) -> None:
+    response = await client.get("/api/v1/health")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+async def test_cors_preflight_answers_only_configured_origins(api_settings: Settings) -> None:
+    configured = api_settings.model_copy(update={"cors_origins": ["https://app.gr8diy.com"]})
+    client = await start_client(configured)
+    preflight = {"Access-Control-Request-Method": "POST"}
+    try:
+        allowed = await client.options(
+            "/api/v1/auth/login", headers={"Origin": "https://app.gr8diy.com", **preflight}
+        )
+        refused = await client.options(
+            "/api/v1/auth/login", headers={"Origin": "https://evil.example", **preflight}
+        )
+    finally:
+        await client.close()
+    assert allowed.status == 204
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.gr8diy.com"
+    assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+async def test_openapi_document_is_3_1_and_lists_its_own_routes(
+    client: TestClient[object, object],
+) -> None:
+    response = await client.get("/api/v1/openapi.json")
+    document = await response.json()
+    assert document["openapi"] == "3.1.0"
+    assert "get" in document["paths"]["/api/v1/health"]
+    assert "ProblemBody" in document["components"]["schemas"]
+
+
+async def test_docs_page_points_at_the_document(client: TestClient[object, object]) -> None:
+    response = await client.get("/api/v1/docs")
+    assert response.status == 200
+    assert "/api/v1/openapi.json" in await response.text()
