@@ -121,7 +121,7 @@ async def _index(settings: Settings, until_block: int | None) -> int:
     try:
         async with aiohttp.ClientSession() as http:
             follower = ChainFollower(
-                rpc=JsonRpc(http, settings.rpc_urls[0]),
+                rpc=JsonRpc(http, settings.rpc_urls),
                 session_factory=create_session_factory(engine),
                 deployments=deployments,
                 confirmations=settings.confirmations,

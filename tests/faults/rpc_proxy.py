@@ -1,0 +1,283 @@
+"""A JSON-RPC proxy that injects the faults of chain.md ("Faults") in front of a real node.
+
+Each request draws from a seeded RNG, so a run of a sequential client is reproducible:
+
+- HTTP 500, HTTP 429 with a Retry-After, a hang (no answer for ``hang_seconds``), a dropped
+  connection, a truncated JSON body: one draw per request, over any method;
+- ``null`` for eth_getBlockByNumber of a block number (a node that has not seen it yet);
+- a lagging node: eth_blockNumber answers up to ``max_lag`` blocks behind the real head;
+- eth_getLogs over more than ``max_log_blocks`` blocks refused as public Monad RPCs do;
+- optionally no ``finalized`` tag, as older nodes.
+
+In a test::
+
+    async with FaultyRpcProxy(anvil_url, Faults.everything(), seed=7) as proxy:
+        rpc = JsonRpc(http, proxy.url)
+
+From a shell (prints ``listening http://127.0.0.1:PORT`` and runs until SIGTERM/SIGINT)::
+
+    python -m tests.faults.rpc_proxy http://127.0.0.1:8545 --port 8546 --everything --seed 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import random
+import signal
+import socket
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, fields
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+from aiohttp import web
+
+MONAD_LOG_BLOCKS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Rates are probabilities per request; the HTTP ones add up to at most 1."""
+
+    http_500: float = 0.0
+    http_429: float = 0.0
+    retry_after: str = "0.05"  # the 429's Retry-After header (seconds or an HTTP-date)
+    hang: float = 0.0
+    hang_seconds: float = 5.0
+    drop: float = 0.0
+    truncated: float = 0.0
+    null_block: float = 0.0
+    lagging_head: float = 0.0
+    max_lag: int = 8
+    max_log_blocks: int | None = None
+    range_message: str = "block range too large"
+    finalized_tag: bool = True
+
+    @classmethod
+    def everything(cls) -> Faults:
+        """All faults at once: a quarter of the answers are 500s, a tenth 429s, and so on."""
+        return cls(
+            http_500=0.25,
+            http_429=0.10,
+            hang=0.02,
+            drop=0.05,
+            truncated=0.05,
+            null_block=0.15,
+            lagging_head=0.30,
+            max_log_blocks=MONAD_LOG_BLOCKS,
+        )
+
+    def __post_init__(self) -> None:
+        if sum(self._http_rates()) > 1:
+            raise ValueError("the HTTP fault rates add up to more than 1")
+
+    def _http_rates(self) -> tuple[float, ...]:
+        return (self.http_500, self.http_429, self.hang, self.drop, self.truncated)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    at: float  # time.monotonic() when the request arrived
+    method: str
+    fault: str  # "ok" when passed through untouched
+
+
+class FaultyRpcProxy:
+    """The proxy, started and stopped as an async context manager; ``url`` once started."""
+
+    def __init__(
+        self,
+        upstream: str,
+        faults: Faults,
+        *,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.upstream = upstream
+        self.faults = faults
+        self.outcomes: list[Outcome] = []
+        self._rng = random.Random(seed)
+        self._host, self._port = host, port
+        self._runner: web.AppRunner | None = None
+        self._client: aiohttp.ClientSession | None = None
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    def counts(self) -> Counter[str]:
+        return Counter(outcome.fault for outcome in self.outcomes)
+
+    async def __aenter__(self) -> Self:
+        self._client = aiohttp.ClientSession()
+        app = web.Application()
+        app.router.add_post("/", self._handle)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.1, access_log=None)
+        await self._runner.setup()
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self._host, self._port))
+        self._port = listener.getsockname()[1]
+        await web.SockSite(self._runner, listener).start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._client is not None:
+            await self._client.close()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
+        body = await request.read()
+        payload = _json_or_none(body)
+        method = payload.get("method", "?") if isinstance(payload, dict) else "batch"
+        fault = self._draw_http_fault()
+        made_up = self._method_fault(payload) if isinstance(payload, dict) else None
+        if fault == "ok" and made_up is not None:
+            fault = made_up[0]
+        lag = self._draw_lag() if method == "eth_blockNumber" else 0
+        if fault == "ok" and lag:
+            fault = "lagging_head"
+        self.outcomes.append(Outcome(arrived, method, fault))
+        if fault == "http_500":
+            return web.Response(status=500, text="internal server error")
+        if fault == "http_429":
+            headers = {"Retry-After": self.faults.retry_after}
+            return web.Response(status=429, text="too many requests", headers=headers)
+        if fault == "drop":
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=500)
+        if fault == "hang":
+            await asyncio.sleep(self.faults.hang_seconds)
+        if made_up is not None:
+            return web.json_response(made_up[1])
+        status, answer_body = await self._forward(body)
+        if lag:
+            answer_body = _lagging(answer_body, lag)
+        if fault == "truncated":
+            answer_body = answer_body[: max(1, len(answer_body) // 2)]
+        return web.Response(status=status, body=answer_body, content_type="application/json")
+
+    def _draw_http_fault(self) -> str:
+        draw, edge = self._rng.random(), 0.0
+        names = ("http_500", "http_429", "hang", "drop", "truncated")
+        for name, rate in zip(names, self.faults._http_rates(), strict=True):
+            edge += rate
+            if draw < edge:
+                return name
+        return "ok"
+
+    def _draw_lag(self) -> int:
+        if self._rng.random() >= self.faults.lagging_head:
+            return 0
+        return self._rng.randint(1, self.faults.max_lag)
+
+    def _method_fault(self, payload: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """(fault, answer) the proxy makes up instead of asking the node, or None."""
+        method, params = payload.get("method"), payload.get("params") or []
+        request_id = payload.get("id")
+        if method == "eth_getBlockByNumber" and params:
+            tag = params[0]
+            if tag in ("finalized", "safe") and not self.faults.finalized_tag:
+                error = {"code": -32000, "message": f"{tag} block not found"}
+                return "no_finalized_tag", {"jsonrpc": "2.0", "id": request_id, "error": error}
+            if str(tag).startswith("0x") and self._rng.random() < self.faults.null_block:
+                return "null_block", {"jsonrpc": "2.0", "id": request_id, "result": None}
+        limit = self.faults.max_log_blocks
+        if method == "eth_getLogs" and limit is not None and params:
+            query = params[0]
+            blocks = int(query["toBlock"], 16) - int(query["fromBlock"], 16) + 1
+            if blocks > limit:
+                error = {"code": -32602, "message": self.faults.range_message}
+                return "range_refused", {"jsonrpc": "2.0", "id": request_id, "error": error}
+        return None
+
+    async def _forward(self, body: bytes) -> tuple[int, bytes]:
+        assert self._client is not None, "the proxy is not started"
+        headers = {"Content-Type": "application/json"}
+        async with self._client.post(self.upstream, data=body, headers=headers) as answer:
+            return answer.status, await answer.read()
+
+
+def _lagging(body: bytes, lag: int) -> bytes:
+    """The node's eth_blockNumber answer, ``lag`` blocks behind."""
+    answer = _json_or_none(body)
+    if not isinstance(answer, dict) or not isinstance(answer.get("result"), str):
+        return body
+    answer["result"] = hex(max(0, int(answer["result"], 16) - lag))
+    return json.dumps(answer).encode()
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.faults.rpc_proxy")
+    parser.add_argument("upstream", help="the node's JSON-RPC URL")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--everything", action="store_true", help="Faults.everything()")
+    parser.add_argument("--no-finalized-tag", action="store_true")
+    for field in fields(Faults):
+        kind = {"float": float, "int": int, "int | None": int, "str": str}.get(str(field.type))
+        if kind is not None:
+            parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=None)
+    return parser.parse_args(argv)
+
+
+def _faults_of(arguments: argparse.Namespace) -> Faults:
+    base = Faults.everything() if arguments.everything else Faults()
+    chosen: dict[str, Any] = {
+        field.name: getattr(arguments, field.name)
+        for field in fields(Faults)
+        if getattr(arguments, field.name, None) is not None
+    }
+    if arguments.no_finalized_tag:
+        chosen["finalized_tag"] = False
+    return dataclasses.replace(base, **chosen)
+
+
+async def _serve(arguments: argparse.Namespace) -> None:
+    proxy = FaultyRpcProxy(
+        arguments.upstream,
+        _faults_of(arguments),
+        seed=arguments.seed,
+        host=arguments.host,
+        port=arguments.port,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with proxy:
+        sys.stdout.write(f"listening {proxy.url}\n")
+        sys.stdout.flush()
+        await stop.wait()
+    sys.stdout.write(f"faults {dict(proxy.counts())}\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve(_arguments(sys.argv[1:])))
