@@ -38,6 +38,31 @@ class ChainBlock(Base):
     timestamp: Mapped[dt.datetime] = mapped_column(nullable=False)
 
 
+# The event families the projections look up by their key (indexer/projections.py). Each
+# partial index below names its family, so a lookup that names the same events can use it.
+STAKING_EVENTS = ("Staked", "Withdrawn")
+REGISTRY_EVENTS = (
+    "StrategyCreated",
+    "StrategyUpdated",
+    "VerificationRequested",
+    "StrategyVerified",
+    "ActivationRequested",
+    "StrategyActivated",
+    "StrategySuspended",
+    "StrategyRejected",
+)
+FOLLOW_EVENTS = ("FollowStarted", "FollowPaused", "FollowResumed", "FollowStopped")
+SETTLEMENT_EVENTS = ("SettlementCreated", "SettlementPaid", "SettlementExpired")
+
+
+def _named(events: tuple[str, ...]) -> Any:
+    return text("event_name IN (" + ", ".join(f"'{name}'" for name in events) + ")")
+
+
+def _arg(name: str) -> Any:
+    return text(f"(args ->> '{name}')")
+
+
 class ChainEvent(Base):
     """Every protocol log, raw (topics, data) and decoded; projections are rebuilt from here."""
 
@@ -53,6 +78,54 @@ class ChainEvent(Base):
             "ix_chain_events_unprojected",
             "projection_status",
             postgresql_where=text("projection_status <> 'APPLIED'"),
+        ),
+        # A wallet's stakes in chain order: its running balance gives each record's tier.
+        Index(
+            "ix_chain_events_staking_wallet",
+            "chain_id",
+            _arg("user"),
+            "block_number",
+            "log_index",
+            postgresql_where=_named(STAKING_EVENTS),
+        ),
+        # A strategy's registry events in chain order: the last one is its on-chain status.
+        Index(
+            "ix_chain_events_registry_strategy",
+            "chain_id",
+            _arg("strategyId"),
+            "block_number",
+            "log_index",
+            postgresql_where=_named(REGISTRY_EVENTS),
+        ),
+        # The follow events of one (strategy, wallet), or of one strategy.
+        Index(
+            "ix_chain_events_follow_strategy_user",
+            "chain_id",
+            _arg("strategyId"),
+            _arg("user"),
+            postgresql_where=_named(FOLLOW_EVENTS),
+        ),
+        # A strategy's latest committed day: its root is the registration's merkle_root.
+        Index(
+            "ix_chain_events_day_committed_strategy_day",
+            "chain_id",
+            _arg("strategyId"),
+            text("(CAST(args ->> 'dayIndex' AS numeric))"),
+            postgresql_where=text("event_name = 'DayCommitted'"),
+        ),
+        Index(
+            "ix_chain_events_settlement_id",
+            "chain_id",
+            _arg("settlementId"),
+            postgresql_where=_named(SETTLEMENT_EVENTS),
+        ),
+        # Hash, not B-tree: a URI of any length can be indexed (a B-tree entry has a size cap
+        # an on-chain string could exceed and so make the raw event unstorable).
+        Index(
+            "ix_chain_events_created_uri",
+            _arg("metadataURI"),
+            postgresql_using="hash",
+            postgresql_where=text("event_name = 'StrategyCreated'"),
         ),
     )
 
