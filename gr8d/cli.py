@@ -125,7 +125,7 @@ async def _as_exit_code(*parts: Coroutine[Any, Any, None]) -> int:
 
 @cli.command()
 @click.option("--host", default=None, help="Address to bind (default API_HOST, 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port to bind (default API_PORT, 8000).")
+@click.option("--port", type=int, default=None, help="Port to bind (default API_PORT, 8080).")
 @click.pass_context
 def api(ctx: click.Context, host: str | None, port: int | None) -> None:
     """The HTTP API alone (aiohttp), on /api/v1."""

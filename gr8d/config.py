@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     # Requests per minute per client IP on routes without a limit of their own (api.md: 100).
     api_rate_limit_per_minute: int = Field(default=100, ge=1)
     api_host: str = "127.0.0.1"
-    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_port: int = Field(default=8080, ge=1, le=65535)
 
     base_fee_bps: int = Field(default=20, ge=0, le=10_000)
     credits_per_usdt0: int = Field(default=100, ge=1)

@@ -11,6 +11,7 @@ import click
 
 from gr8d.config import Settings
 from indexer.devchain import (
+    DEFAULT_HOST,
     DEFAULT_PORT,
     Anvil,
     Deployments,
@@ -41,6 +42,12 @@ FOLLOW_POLL_SECONDS: Final = 0.4
     f"{DEFAULT_DEPLOYMENTS_FILE}].",
 )
 @click.option(
+    "--host",
+    default=DEFAULT_HOST,
+    show_default=True,
+    help="The address anvil listens on (0.0.0.0 to serve other containers).",
+)
+@click.option(
     "--block-time",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
@@ -48,7 +55,11 @@ FOLLOW_POLL_SECONDS: Final = 0.4
 )
 @click.pass_context
 def devchain(
-    ctx: click.Context, port: int, deployments_file: Path | None, block_time: float | None
+    ctx: click.Context,
+    port: int,
+    deployments_file: Path | None,
+    host: str,
+    block_time: float | None,
 ) -> None:
     """Start a local EVM node (anvil), deploy the contracts, write the deployments file, and
     keep running until Ctrl-C or SIGTERM."""
@@ -61,12 +72,19 @@ def devchain(
     except DevchainError as error:
         click.echo(f"gr8d devchain: {error}", err=True)
         sys.exit(EXIT_FAILURE)
-    work = _devchain(settings, port=port or None, deployments_file=path, block_time=block_time)
+    work = _devchain(
+        settings, port=port or None, deployments_file=path, host=host, block_time=block_time
+    )
     sys.exit(asyncio.run(_until_signal(work)))
 
 
 async def _devchain(
-    settings: Settings, *, port: int | None, deployments_file: Path, block_time: float | None
+    settings: Settings,
+    *,
+    port: int | None,
+    deployments_file: Path,
+    host: str,
+    block_time: float | None,
 ) -> int:
     def announce(anvil: Anvil, _: Deployments) -> None:
         click.echo(f"export RPC_URLS={anvil.url}")
@@ -77,6 +95,7 @@ async def _devchain(
             settings,
             port=port,
             deployments_file=deployments_file,
+            host=host,
             block_time=block_time,
             on_ready=announce,
         )

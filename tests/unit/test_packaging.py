@@ -1,0 +1,102 @@
+"""Docker cannot run on CI, so the Dockerfile and docker-compose.yml are checked as text:
+both must describe processes that the `gr8d` command really has."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import yaml
+
+from gr8d.cli import _register_part_commands, cli
+
+ROOT = Path(__file__).resolve().parents[2]
+GR8D_SERVICES = ("anvil", "migrate", "daemon")
+
+
+def _instructions() -> list[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1])
+        for line in lines
+        if line and not line.startswith("#")
+    ]
+
+
+def _compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return document
+
+
+def _parses_as_gr8d_command(arguments: list[str]) -> None:
+    """Parse (without running) `gr8d ARGS` the way click would; UsageError if it is not real."""
+    _register_part_commands()
+    command: click.Command = cli
+    remaining = list(arguments)
+    context = click.Context(cli, info_name="gr8d")
+    while isinstance(command, click.Group):
+        if not remaining:
+            raise click.UsageError("missing command", context)
+        name = remaining.pop(0)
+        found = command.get_command(context, name)
+        if found is None:
+            raise click.UsageError(f"no such command: {name}", context)
+        command = found
+        context = click.Context(command, info_name=name, parent=context)
+    command.make_context(command.name or "", remaining, parent=context.parent)
+
+
+def test_the_image_is_multi_stage_slim_and_runs_as_an_unprivileged_user() -> None:
+    instructions = _instructions()
+    stages = [value for keyword, value in instructions if keyword == "FROM"]
+    assert len(stages) >= 2
+    assert stages[-1].startswith("python:3.11-slim")
+    users = [value for keyword, value in instructions if keyword == "USER"]
+    assert users and users[-1] not in {"root", "0"}
+
+
+def test_the_images_entrypoint_is_gr8d_and_its_default_command_is_real() -> None:
+    instructions = dict(_instructions())
+    assert json.loads(instructions["ENTRYPOINT"]) == ["gr8d"]
+    _parses_as_gr8d_command(json.loads(instructions["CMD"]))
+
+
+def test_the_image_checks_health_on_the_health_route() -> None:
+    healthcheck = dict(_instructions())["HEALTHCHECK"]
+    assert re.search(r"/health\b", healthcheck)
+
+
+def test_the_image_carries_the_contract_artifacts_and_anvil() -> None:
+    copies = " ".join(value for keyword, value in _instructions() if keyword == "COPY")
+    assert "contracts/artifacts" in copies
+    assert "@foundry-rs" in copies
+
+
+def test_compose_runs_postgres_redis_anvil_a_migration_and_the_daemon() -> None:
+    services = _compose()["services"]
+    assert set(services) >= {"postgres", "redis", *GR8D_SERVICES}
+    assert services["postgres"]["image"].startswith("postgres:15")
+    assert services["redis"]["image"].startswith("redis:7")
+
+
+@pytest.mark.parametrize("service", GR8D_SERVICES)
+def test_compose_services_run_real_gr8d_commands(service: str) -> None:
+    definition = _compose()["services"][service]
+    assert definition["build"] == "."
+    _parses_as_gr8d_command(definition["command"])
+
+
+def test_the_daemon_starts_after_the_migration_and_the_chain() -> None:
+    depends = _compose()["services"]["daemon"]["depends_on"]
+    assert depends["migrate"]["condition"] == "service_completed_successfully"
+    assert depends["anvil"]["condition"] == "service_healthy"
+
+
+def test_a_made_up_command_is_refused_by_the_parser() -> None:
+    with pytest.raises(click.UsageError):
+        _parses_as_gr8d_command(["no-such-command"])
