@@ -200,13 +200,15 @@ async def running_anvil(
     block_time: float | None = None,
     host: str = DEFAULT_HOST,
     startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
+    genesis_timestamp: int | None = None,
 ) -> AsyncIterator[Anvil]:
     """An anvil for the duration of the block, stopped on exit (SIGTERM, then SIGKILL).
 
     ``port=None`` picks a free port (retried if another process takes it first);
     ``block_time=None`` mines a block per transaction, otherwise one every ``block_time``
-    seconds. DevchainError when anvil is missing, exits (say, the port is in use) or does not
-    answer ``eth_chainId`` within ``startup_timeout`` seconds.
+    seconds; ``genesis_timestamp`` starts the chain's clock in the past (a simulation of past
+    days moves it forward). DevchainError when anvil is missing, exits (say, the port is in
+    use) or does not answer ``eth_chainId`` within ``startup_timeout`` seconds.
     """
     if block_time is not None and not block_time > 0:
         raise ValueError(f"block_time must be positive, not {block_time}")
@@ -223,6 +225,7 @@ async def running_anvil(
                 port=chosen,
                 chain_id=chain_id,
                 block_time=block_time,
+                genesis_timestamp=genesis_timestamp,
                 config_out=config_out,
                 log_path=log_path,
             )
@@ -287,6 +290,7 @@ async def _spawn(
     port: int,
     chain_id: int,
     block_time: float | None,
+    genesis_timestamp: int | None,
     config_out: Path,
     log_path: Path,
 ) -> asyncio.subprocess.Process:
@@ -303,6 +307,8 @@ async def _spawn(
     ]
     if block_time is not None:
         arguments += ["--block-time", f"{block_time:g}"]
+    if genesis_timestamp is not None:
+        arguments += ["--timestamp", str(genesis_timestamp)]
     with log_path.open("wb") as output:  # anvil's own errors ("Address already in use")
         return await asyncio.create_subprocess_exec(
             str(binary),
@@ -533,6 +539,7 @@ async def run_devchain(
     block_time: float | None = None,
     host: str = DEFAULT_HOST,
     chain_id: int = DEV_CHAIN_ID,
+    genesis_timestamp: int | None = None,
     on_ready: Callable[[Anvil, Deployments], None] | None = None,
 ) -> None:
     """Start anvil, deploy, write ``deployments_file``, then run until cancelled.
@@ -543,9 +550,13 @@ async def run_devchain(
     SIGKILL); DevchainError when anvil cannot start or exits by itself.
     """
     await asyncio.to_thread(_refuse_foreign_file, deployments_file, chain_id)
-    async with running_anvil(port=port, chain_id=chain_id, block_time=block_time, host=host) as (
-        anvil
-    ):
+    async with running_anvil(
+        port=port,
+        chain_id=chain_id,
+        block_time=block_time,
+        host=host,
+        genesis_timestamp=genesis_timestamp,
+    ) as anvil:
         w3 = AsyncWeb3(AsyncHTTPProvider(anvil.url))
         try:
             relayer = await _relayer_address(w3, anvil, settings)
