@@ -395,6 +395,22 @@ class JsonRpc:
         )
         return result
 
+    async def latest_block(self) -> BlockHeader:
+        """The header of the node's own ``latest`` block (not held monotonic: a shorter new
+        branch must stay visible; tell a lagging node from a reorg by its hash)."""
+
+        def header(found: Any) -> BlockHeader:
+            if found is None:
+                raise RpcTransient("eth_getBlockByNumber: no latest block (null)")
+            return _header(found)
+
+        result: BlockHeader = await self._call(
+            "eth_getBlockByNumber", ["latest", False], validate=header
+        )
+        if result.number > self._highest_head:
+            self._highest_head = result.number
+        return result
+
     async def finalized_block(self) -> BlockHeader | None:
         """The node's ``finalized`` block (never older than one seen before), or None when the
         node does not know the tag: then head − CONFIRMATIONS stands in."""
