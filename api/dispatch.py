@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from api import context
+from api import context, idempotency
 from api.authentication import authenticate
 from api.client_ip import client_ip, trusted_networks
 from api.problems import Problem, validation_problem
@@ -76,6 +76,10 @@ def render(endpoint: Endpoint, result: Any) -> web.StreamResponse:
     raise TypeError(f"{endpoint.operation_id} returned {type(result).__name__}")
 
 
+async def respond(endpoint: Endpoint, call: Call, arguments: dict[str, Any]) -> web.StreamResponse:
+    return render(endpoint, await endpoint.handler(call, **arguments))
+
+
 def aiohttp_handler(endpoint: Endpoint) -> Any:
     async def handle(request: web.Request) -> web.StreamResponse:
         app = request.app
@@ -101,8 +105,13 @@ def aiohttp_handler(endpoint: Endpoint) -> Any:
                 client_ip=ip,
                 principal=principal,
             )
-            result = await endpoint.handler(call, **arguments)
-        response = render(endpoint, result)
+            if endpoint.idempotent:
+                # The key row and the handler's effect commit in this one transaction.
+                response = await idempotency.run_once(
+                    call, lambda: respond(endpoint, call, arguments)
+                )
+            else:
+                response = await respond(endpoint, call, arguments)
         for hook in call.response_hooks:
             hook(response)
         return response
