@@ -1,23 +1,1036 @@
 """Projections of the raw protocol events into the domain tables (chain.md, "From events to
-rows"). Work in progress: the set-based projections land in the next commits.
+rows"), in the caller's transaction (the indexer's batch, or the API's request): nothing here
+commits.
+
+Every projection is a function of ``chain_events`` and the links the API and the settlement
+own (verified wallets, registrations, settlements, day commits), computed per *key* from all
+the events of that key that are not FAILED, whatever their projection status:
+
+========================  =================  ===============================================
+events                    key                effect
+========================  =================  ===============================================
+Staked, Withdrawn         wallet             one ``staking_records`` row per event for the
+                                             owner of the verified wallet: amount in G8D
+                                             (wei x 10^-18, exact), tier of the wallet's
+                                             running balance (Σ Staked − Σ Withdrawn, in
+                                             chain order) after the event; CONFIRMED when
+                                             the block is final, else PENDING
+StrategyCreated           metadata URI       the registration with that URI: REGISTERED by
+                                             the first creation (chain order) from a
+                                             verified wallet of the strategy's owner, with
+                                             onchain_strategy_id, tx, registered_at = block
+                                             time; FAILED when only other gr8d users created
+                                             it; PENDING while no creator is known
+registry events           on-chain id S      ``onchain_status`` of S's registration = the
+                                             mapping of S's last registry event (below)
+Follow*                   (wallet, S)        ``follows`` of (owner, author of S, strategy of
+                                             S): the row exists while a FollowStarted does,
+                                             onchain_tx_hash = the latest FollowStarted,
+                                             is_active = the last event of one of the
+                                             owner's wallets is FollowStarted/Resumed
+DayCommitted              event; S           the ``day_commits`` row of (strategy of S, day)
+                                             with the same root gets the tx and committed_at
+                                             = block time; the registration's merkle_root =
+                                             root of S's latest committed day
+SettlementCreated         event              the settlement (owner of W, strategy of S, day)
+                                             gets onchain_settlement_id
+SettlementPaid            event              that settlement: PAID, paid_via ONCHAIN,
+                                             paid_tx_hash, paid_at = block time (a
+                                             settlement already PAID in credits is left
+                                             as it is and a warning is logged)
+SettlementExpired         event              that settlement: FAILED when it is PENDING
+UnstakeRequested,         -                  RAW_ONLY (the API reads them raw), as is any
+LastSettledDayUpdated,                       other event without a table of its own
+FeeDistributor events
+========================  =================  ===============================================
+
+On-chain status of a registration (the registry's enum, StrategyRegistry.sol): StrategyCreated
+and StrategyUpdated → DRAFT (an update sends the strategy back to Draft, as the contract
+does), VerificationRequested → PENDING_REVIEW, StrategyVerified → VERIFIED,
+ActivationRequested → ACTIVATION_REQUESTED, StrategyActivated → ACTIVE, StrategySuspended →
+SUSPENDED, StrategyRejected → REJECTED.
+
+Outcomes, in ``chain_events.projection_status``: APPLIED; PARKED when the wallet, the
+registration or the settlement the event names is not known yet (it is re-derived by
+:func:`replay_parked` once the link exists, and by any later event of the same key); RAW_ONLY;
+FAILED with ``projection_error`` when the tables cannot hold a value (a stake of 10^30 wei or
+more overflows NUMERIC(30,18), a strategy id or day index past BIGINT, a string the decoder
+refused, an author following their own strategy, a settlement row a second on-chain
+settlement claims). A failure is logged and counted, and the rest of the batch goes on: values
+are checked before any SQL runs, and a statement that still fails is retried on halves of the
+batch inside SAVEPOINTs until the one event that causes it is marked FAILED.
+
+Because a key's state is derived from its remaining events, replaying parked events and
+unwinding a reorg are the same derivation: :func:`unwind_from` deletes the orphaned events and
+re-derives the keys they touched. Settlements and day commits are rows the settlement owns,
+which the indexer only links; unwinding undoes exactly the links the removed events made
+(onchain_settlement_id, the on-chain payment, the expiry, the commit's tx).
+
+Decisions where chain.md is silent or unsafe:
+
+* A StrategyCreated by someone else (a front-runner, the URI is public) fails the registration
+  only until the owner's own creation of the URI is indexed, which then registers it: a
+  stranger cannot block a registration for good.
+* A follows row is one per (follower, strategy), but a user may follow with several wallets:
+  it is active while any of them follows.
+* A day commit is linked only when the chain's root equals the root the settlement computed;
+  a different root is logged as an error and the row is left for the relayer's own check.
+* Undoing an expiry turns the settlement back to PENDING; if the settlement's own expiry
+  sweep had failed it too, its next run fails it again.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import structlog
+from sqlalchemy import text
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.enums import OnchainStrategyStatus as Onchain
+from db.enums import ProjectionStatus
+from db.models.internal import (
+    FOLLOW_EVENTS,
+    REGISTRY_EVENTS,
+    SETTLEMENT_EVENTS,
+    STAKING_EVENTS,
+)
+from settlement.rules import TIER_THRESHOLDS_G8D
+
+log = structlog.get_logger("gr8d.indexer")
+
+ONCHAIN_STATUS_OF_EVENT: dict[str, Onchain] = {
+    "StrategyCreated": Onchain.DRAFT,
+    "StrategyUpdated": Onchain.DRAFT,
+    "VerificationRequested": Onchain.PENDING_REVIEW,
+    "StrategyVerified": Onchain.VERIFIED,
+    "ActivationRequested": Onchain.ACTIVATION_REQUESTED,
+    "StrategyActivated": Onchain.ACTIVE,
+    "StrategySuspended": Onchain.SUSPENDED,
+    "StrategyRejected": Onchain.REJECTED,
+}
+assert set(ONCHAIN_STATUS_OF_EVENT) == set(REGISTRY_EVENTS)
+
+BIGINT_MAX = 2**63 - 1
+WEI_PER_G8D = 10**18
+# staking_records.amount is NUMERIC(30,18): 12 integer digits of G8D.
+STAKE_WEI_LIMIT = 10**30
+
+_DAY_COMMITTED = "DayCommitted"
+_SETTLEMENT_CREATED = "SettlementCreated"
+_REQUIRED_ARGS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(STAKING_EVENTS, ("user", "amount")),
+    "StrategyCreated": ("strategyId", "author", "metadataURI"),
+    **dict.fromkeys(REGISTRY_EVENTS[1:], ("strategyId",)),
+    **dict.fromkeys(FOLLOW_EVENTS, ("user", "strategyId")),
+    _DAY_COMMITTED: ("strategyId", "dayIndex", "rootHash"),
+    _SETTLEMENT_CREATED: ("settlementId", "user", "strategyId", "dayIndex"),
+    "SettlementPaid": ("settlementId", "user"),
+    "SettlementExpired": ("settlementId",),
+}
+_BIGINT_ARGS = ("strategyId", "dayIndex")
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionFailure:
+    tx_hash: str
+    log_index: int
+    event_name: str
+    error: str
 
 
 @dataclass
 class ProjectionReport:
-    """What one projection pass did, by outcome."""
+    """Events that changed projection status in one pass, by their new status."""
 
     applied: int = 0
     parked: int = 0
     raw_only: int = 0
     failed: int = 0
-    errors: list[str] = field(default_factory=list)
+    failures: list[ProjectionFailure] = field(default_factory=list)
+
+    def merge(self, other: ProjectionReport) -> None:
+        self.applied += other.applied
+        self.parked += other.parked
+        self.raw_only += other.raw_only
+        self.failed += other.failed
+        self.failures.extend(other.failures)
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """A chain_events row with the arguments the projections read (as stored: strings)."""
+
+    id: int
+    chain_id: int
+    block_number: int
+    log_index: int
+    tx_hash: str
+    name: str
+    status: str
+    error: str | None
+    args: dict[str, str | None]
+
+    def arg(self, name: str) -> str:
+        value = self.args[name]
+        assert value is not None  # checked by _refusal before any projection reads it
+        return value
+
+
+_ARG_NAMES = ("user", "author", "strategyId", "metadataURI", "dayIndex", "settlementId", "amount")
+_EVENT_COLUMNS = (
+    "e.id, e.chain_id, e.block_number, e.log_index, e.tx_hash, e.event_name, "
+    "e.projection_status, e.projection_error, e.args IS NOT NULL AS decoded, "
+    + ", ".join(f"e.args ->> '{name}' AS \"{name}\"" for name in _ARG_NAMES)
+)
+
+
+def _event_of(row: Any) -> _Event:
+    mapping = row._mapping
+    args = {name: mapping[name] for name in _ARG_NAMES} if mapping["decoded"] else {}
+    return _Event(
+        id=mapping["id"],
+        chain_id=mapping["chain_id"],
+        block_number=mapping["block_number"],
+        log_index=mapping["log_index"],
+        tx_hash=mapping["tx_hash"],
+        name=mapping["event_name"],
+        status=mapping["projection_status"],
+        error=mapping["projection_error"],
+        args=args,
+    )
+
+
+def _names(events: Iterable[str]) -> str:
+    return "(" + ", ".join(f"'{name}'" for name in events) + ")"
+
+
+def _bigint(expression: str) -> str:
+    """A uint argument as BIGINT, NULL past BIGINT's range (never a cast error)."""
+    return (
+        f"CASE WHEN CAST({expression} AS numeric) <= {BIGINT_MAX} "
+        f"THEN CAST({expression} AS bigint) END"
+    )
+
+
+def _tier_of_wei(balance: str) -> str:
+    """settlement.rules' tier thresholds over a balance in wei, as SQL."""
+    arms = " ".join(
+        f"WHEN {balance} >= {threshold * WEI_PER_G8D} THEN {tier}"
+        for tier, threshold in reversed(list(enumerate(TIER_THRESHOLDS_G8D)))
+        if tier > 0
+    )
+    return f"CASE {arms} ELSE 0 END"
+
+
+def _onchain_status_of(event_name: str) -> str:
+    arms = " ".join(
+        f"WHEN '{name}' THEN '{status.value}'" for name, status in ONCHAIN_STATUS_OF_EVENT.items()
+    )
+    return f"CASE {event_name} {arms} END"
+
+
+# Every projecting statement ends in an `outcome` CTE (id, status, error, warning) and this
+# tail: only PENDING and PARKED events move, and only when their outcome differs.
+_MARK = """
+marked AS (
+    UPDATE chain_events AS e
+    SET projection_status = o.status, projection_error = o.error
+    FROM outcome AS o
+    WHERE e.id = o.id
+      AND e.projection_status IN ('PENDING', 'PARKED')
+      AND (e.projection_status, e.projection_error) IS DISTINCT FROM (o.status, o.error)
+    RETURNING e.id, e.event_name, e.tx_hash, e.log_index, e.projection_status,
+              e.projection_error
+)
+"""
+_MARKED = """
+SELECT m.event_name, m.tx_hash, m.log_index, m.projection_status, m.projection_error,
+       o.warning
+FROM marked AS m JOIN outcome AS o ON o.id = m.id
+"""
+_NOTHING = "CAST(NULL AS text)"
+
+
+# --- reading events ------------------------------------------------------------------------
+
+_IN_RANGE = text(
+    f"""
+    SELECT {_EVENT_COLUMNS}
+    FROM chain_events AS e
+    WHERE e.chain_id = :chain_id AND e.block_number BETWEEN :first_block AND :last_block
+      AND e.projection_status IN ('PENDING', 'FAILED')
+    ORDER BY e.block_number, e.log_index
+    """
+)
+
+_FROM_BLOCK = text(
+    f"""
+    SELECT {_EVENT_COLUMNS}
+    FROM chain_events AS e
+    WHERE e.chain_id = :chain_id AND e.block_number >= :block_number
+    ORDER BY e.block_number, e.log_index
+    """
+)
+
+_PARKED = text(
+    f"""
+    SELECT {_EVENT_COLUMNS}
+    FROM chain_events AS e
+    WHERE e.projection_status = 'PARKED'
+      AND (CAST(:chain_id AS bigint) IS NULL OR e.chain_id = CAST(:chain_id AS bigint))
+      AND (CAST(:everything AS boolean)
+           OR (e.args ->> 'user') = ANY(CAST(:wallets AS text[]))
+           OR (e.args ->> 'author') = ANY(CAST(:wallets AS text[]))
+           OR (e.args ->> 'metadataURI') = ANY(CAST(:uris AS text[]))
+           OR (e.args ->> 'strategyId') = ANY(CAST(:strategy_ids AS text[]))
+           OR (e.args ->> 'settlementId') = ANY(CAST(:settlement_ids AS text[])))
+    ORDER BY e.chain_id, e.block_number, e.log_index
+    """
+)
+
+_FINALIZED = text("SELECT finalized_block_number FROM indexer_cursors WHERE chain_id = :chain_id")
+
+
+async def _parked(
+    session: AsyncSession,
+    *,
+    chain_id: int | None,
+    wallets: Sequence[str] = (),
+    uris: Sequence[str] = (),
+    strategy_ids: Sequence[int] = (),
+    settlement_ids: Sequence[str] = (),
+    everything: bool = False,
+) -> list[_Event]:
+    rows = await session.execute(
+        _PARKED,
+        {
+            "chain_id": chain_id,
+            "everything": everything,
+            "wallets": [wallet.lower() for wallet in wallets],
+            "uris": list(uris),
+            "strategy_ids": [str(number) for number in strategy_ids],
+            "settlement_ids": list(settlement_ids),
+        },
+    )
+    return [_event_of(row) for row in rows]
+
+
+# --- checks before any SQL -----------------------------------------------------------------
+
+
+def _refusal(event: _Event) -> str | None:
+    """Why the tables cannot hold this event's values, or None."""
+    if event.name not in _REQUIRED_ARGS:
+        return None
+    missing = [name for name in _REQUIRED_ARGS[event.name] if event.args.get(name) is None]
+    if missing:
+        return f"{event.name} lacks decoded arguments {', '.join(missing)}"
+    if event.name in STAKING_EVENTS and int(event.arg("amount")) >= STAKE_WEI_LIMIT:
+        return (
+            f"amount {event.arg('amount')} wei does not fit staking_records.amount "
+            f"NUMERIC(30,18) (less than 10^12 G8D)"
+        )
+    for name in _BIGINT_ARGS:
+        value = event.args.get(name)
+        if value is not None and int(value) > BIGINT_MAX:
+            return f"{name} {value} does not fit BIGINT"
+    return None
+
+
+# --- registrations (key: metadata URI) -----------------------------------------------------
+
+_DERIVE_REGISTRATIONS = text(
+    f"""
+    WITH keys AS (
+        SELECT DISTINCT uri FROM unnest(CAST(:uris AS text[])) AS k(uri)
+    ),
+    registration AS (
+        SELECT DISTINCT ON (r.metadata_uri) r.id, r.metadata_uri AS uri, s.user_id AS owner
+        FROM keys
+        JOIN strategy_registrations AS r ON r.metadata_uri = keys.uri
+        JOIN strategies AS s ON s.id = r.strategy_id
+        ORDER BY r.metadata_uri, r.created_at, r.id
+    ),
+    created AS (
+        SELECT e.id, e.block_number, e.log_index, e.tx_hash, e.block_timestamp, keys.uri,
+               {_bigint("e.args ->> 'strategyId'")} AS onchain_id, w.user_id AS author_user
+        FROM keys
+        JOIN chain_events AS e
+          ON (e.args ->> 'metadataURI') = keys.uri AND e.event_name = 'StrategyCreated'
+        LEFT JOIN wallets AS w ON w.address = (e.args ->> 'author') AND w.is_verified
+        WHERE e.chain_id = :chain_id AND e.projection_status <> 'FAILED'
+    ),
+    judged AS (
+        SELECT c.*, g.id AS registration_id,
+               CASE WHEN g.id IS NOT NULL AND c.author_user IS NOT NULL
+                    THEN c.author_user = g.owner END AS ours
+        FROM created AS c LEFT JOIN registration AS g ON g.uri = c.uri
+    ),
+    winner AS (
+        SELECT DISTINCT ON (registration_id) *
+        FROM judged WHERE ours
+        ORDER BY registration_id, block_number, log_index
+    ),
+    state AS (
+        SELECT g.id,
+               CASE WHEN w.id IS NOT NULL THEN 'REGISTERED'
+                    WHEN EXISTS (SELECT 1 FROM judged AS j
+                                 WHERE j.registration_id = g.id AND NOT j.ours) THEN 'FAILED'
+                    ELSE 'PENDING' END AS status,
+               w.onchain_id, w.tx_hash, w.block_timestamp AS registered_at
+        FROM registration AS g LEFT JOIN winner AS w ON w.registration_id = g.id
+    ),
+    changed AS (
+        UPDATE strategy_registrations AS r
+        SET status = s.status,
+            onchain_strategy_id = s.onchain_id,
+            onchain_tx_hash = s.tx_hash,
+            registered_at = s.registered_at,
+            -- The strategy's own state is derived next from its events (a new id starts
+            -- from DRAFT, its committed days from none).
+            onchain_status = CASE WHEN s.onchain_id IS NULL THEN NULL
+                                  WHEN r.onchain_strategy_id = s.onchain_id THEN r.onchain_status
+                                  ELSE 'DRAFT' END,
+            merkle_root = CASE WHEN r.onchain_strategy_id = s.onchain_id THEN r.merkle_root END
+        FROM state AS s
+        WHERE r.id = s.id
+          AND (r.status, r.onchain_strategy_id, r.onchain_tx_hash, r.registered_at)
+              IS DISTINCT FROM (s.status, s.onchain_id, s.tx_hash, s.registered_at)
+        RETURNING r.onchain_strategy_id
+    ),
+    outcome AS (
+        SELECT id, CASE WHEN ours IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
+               {_NOTHING} AS error,
+               CASE WHEN ours = false THEN 'another gr8d user created this URI on chain' END
+                   AS warning
+        FROM judged
+    ),
+    {_MARK}
+    SELECT event_name, tx_hash, log_index, projection_status, projection_error, warning,
+           CAST(NULL AS bigint) AS registered
+    FROM ({_MARKED}) AS events
+    UNION ALL
+    SELECT NULL, NULL, NULL, NULL, NULL, NULL, onchain_strategy_id
+    FROM changed WHERE onchain_strategy_id IS NOT NULL
+    """
+)
+
+
+# --- on-chain status (key: S) --------------------------------------------------------------
+
+_STATUS_EVENTS = REGISTRY_EVENTS[1:]  # StrategyCreated's outcome is the registration's
+
+_DERIVE_ONCHAIN_STATUS = text(
+    f"""
+    WITH keys AS (
+        SELECT DISTINCT s FROM unnest(CAST(:strategy_ids AS bigint[])) AS k(s)
+    ),
+    registered AS (
+        SELECT r.id, r.onchain_strategy_id AS s
+        FROM keys
+        JOIN strategy_registrations AS r
+          ON r.onchain_strategy_id = keys.s AND r.status = 'REGISTERED'
+    ),
+    latest AS (
+        SELECT g.id, last.event_name
+        FROM registered AS g
+        LEFT JOIN LATERAL (
+            SELECT e.event_name FROM chain_events AS e
+            WHERE e.chain_id = :chain_id AND e.event_name IN {_names(REGISTRY_EVENTS)}
+              AND (e.args ->> 'strategyId') = CAST(g.s AS text)
+              AND e.projection_status <> 'FAILED'
+            ORDER BY e.block_number DESC, e.log_index DESC
+            LIMIT 1
+        ) AS last ON true
+    ),
+    changed AS (
+        UPDATE strategy_registrations AS r
+        SET onchain_status = {_onchain_status_of("l.event_name")}
+        FROM latest AS l
+        WHERE r.id = l.id AND r.onchain_status IS DISTINCT FROM
+              ({_onchain_status_of("l.event_name")})
+        RETURNING r.id
+    ),
+    outcome AS (
+        SELECT e.id, CASE WHEN g.id IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
+               {_NOTHING} AS error, {_NOTHING} AS warning
+        FROM keys
+        JOIN chain_events AS e
+          ON e.chain_id = :chain_id AND e.event_name IN {_names(REGISTRY_EVENTS)}
+         AND (e.args ->> 'strategyId') = CAST(keys.s AS text)
+        LEFT JOIN registered AS g ON g.s = keys.s
+        WHERE e.event_name IN {_names(_STATUS_EVENTS)}
+          AND e.projection_status IN ('PENDING', 'PARKED')
+    ),
+    {_MARK}
+    {_MARKED}
+    """
+)
+
+
+# --- follows (key: wallet and S) -----------------------------------------------------------
+
+_DERIVE_FOLLOWS = text(
+    f"""
+    WITH seed AS (
+        SELECT DISTINCT w, s
+        FROM unnest(CAST(:wallets AS text[]), CAST(:strategy_ids AS bigint[])) AS k(w, s)
+    ),
+    owner_pairs AS (
+        SELECT DISTINCT wa.user_id AS follower, seed.s
+        FROM seed JOIN wallets AS wa ON wa.address = seed.w AND wa.is_verified
+    ),
+    pairs AS (
+        -- The follows row of (owner, S) depends on every verified wallet of the owner.
+        SELECT w, s FROM seed
+        UNION
+        SELECT wa.address, o.s
+        FROM owner_pairs AS o JOIN wallets AS wa ON wa.user_id = o.follower AND wa.is_verified
+    ),
+    target AS (
+        SELECT r.onchain_strategy_id AS s, r.strategy_id, st.user_id AS author
+        FROM (SELECT DISTINCT s FROM seed) AS k
+        JOIN strategy_registrations AS r
+          ON r.onchain_strategy_id = k.s AND r.status = 'REGISTERED'
+        JOIN strategies AS st ON st.id = r.strategy_id
+    ),
+    events AS (
+        SELECT e.id, e.event_name, e.block_number, e.log_index, e.tx_hash, p.w, p.s,
+               wa.user_id AS follower, t.strategy_id, t.author
+        FROM pairs AS p
+        JOIN chain_events AS e
+          ON e.chain_id = :chain_id AND e.event_name IN {_names(FOLLOW_EVENTS)}
+         AND (e.args ->> 'strategyId') = CAST(p.s AS text) AND (e.args ->> 'user') = p.w
+        LEFT JOIN wallets AS wa ON wa.address = p.w AND wa.is_verified
+        LEFT JOIN target AS t ON t.s = p.s
+        WHERE e.projection_status <> 'FAILED'
+    ),
+    usable AS (
+        SELECT * FROM events
+        WHERE follower IS NOT NULL AND strategy_id IS NOT NULL AND follower <> author
+    ),
+    last_of_pair AS (
+        SELECT DISTINCT ON (w, s) follower, author, strategy_id, event_name
+        FROM usable
+        ORDER BY w, s, block_number DESC, log_index DESC
+    ),
+    started AS (
+        SELECT DISTINCT ON (follower, strategy_id) follower, strategy_id, tx_hash
+        FROM usable WHERE event_name = 'FollowStarted'
+        ORDER BY follower, strategy_id, block_number DESC, log_index DESC
+    ),
+    derived AS (
+        SELECT l.follower, l.author, l.strategy_id, s.tx_hash,
+               bool_or(l.event_name IN ('FollowStarted', 'FollowResumed')) AS is_active
+        FROM last_of_pair AS l
+        JOIN started AS s ON s.follower = l.follower AND s.strategy_id = l.strategy_id
+        GROUP BY l.follower, l.author, l.strategy_id, s.tx_hash
+    ),
+    upserted AS (
+        INSERT INTO follows (follower_id, following_id, strategy_id, is_active, onchain_tx_hash)
+        SELECT follower, author, strategy_id, is_active, tx_hash FROM derived
+        ON CONFLICT (follower_id, following_id, strategy_id) DO UPDATE
+        SET is_active = excluded.is_active, onchain_tx_hash = excluded.onchain_tx_hash
+        WHERE (follows.is_active, follows.onchain_tx_hash)
+              IS DISTINCT FROM (excluded.is_active, excluded.onchain_tx_hash)
+        RETURNING 1
+    ),
+    removed AS (
+        DELETE FROM follows AS f
+        USING owner_pairs AS o, target AS t
+        WHERE t.s = o.s AND f.follower_id = o.follower AND f.following_id = t.author
+          AND f.strategy_id = t.strategy_id
+          AND NOT EXISTS (SELECT 1 FROM derived AS d
+                          WHERE d.follower = o.follower AND d.strategy_id = t.strategy_id)
+        RETURNING 1
+    ),
+    outcome AS (
+        SELECT id,
+               CASE WHEN follower IS NULL OR strategy_id IS NULL THEN 'PARKED'
+                    WHEN follower = author THEN 'FAILED'
+                    ELSE 'APPLIED' END AS status,
+               CASE WHEN follower = author
+                    THEN 'the author follows their own strategy: follows refuses a self-follow'
+                    END AS error,
+               {_NOTHING} AS warning
+        FROM events
+    ),
+    {_MARK}
+    {_MARKED}
+    """
+)
+
+
+# --- day commits (event) and merkle roots (key: S) -----------------------------------------
+
+_APPLY_DAY_COMMITS = text(
+    f"""
+    WITH events AS (
+        SELECT e.id, e.tx_hash, e.block_timestamp, lower(e.args ->> 'rootHash') AS root,
+               {_bigint("e.args ->> 'strategyId'")} AS s,
+               {_bigint("e.args ->> 'dayIndex'")} AS day_index
+        FROM unnest(CAST(:ids AS bigint[])) AS k(id) JOIN chain_events AS e ON e.id = k.id
+    ),
+    linked AS (
+        SELECT ev.*, r.strategy_id, d.id AS commit_id, lower(d.merkle_root) AS our_root
+        FROM events AS ev
+        LEFT JOIN strategy_registrations AS r
+          ON r.onchain_strategy_id = ev.s AND r.status = 'REGISTERED'
+        LEFT JOIN day_commits AS d
+          ON d.strategy_id = r.strategy_id AND d.day_index = ev.day_index
+    ),
+    committed AS (
+        UPDATE day_commits AS d
+        SET onchain_tx_hash = l.tx_hash, committed_at = l.block_timestamp
+        FROM linked AS l
+        WHERE d.id = l.commit_id AND l.our_root = l.root
+          AND (d.onchain_tx_hash, d.committed_at)
+              IS DISTINCT FROM (l.tx_hash, l.block_timestamp)
+        RETURNING d.id
+    ),
+    outcome AS (
+        SELECT id, CASE WHEN strategy_id IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
+               {_NOTHING} AS error,
+               CASE WHEN our_root <> root
+                    THEN 'the chain committed root ' || root || ' for this day, day_commits '
+                         || 'holds ' || our_root || ': not linked' END AS warning
+        FROM linked
+    ),
+    {_MARK}
+    {_MARKED}
+    """
+)
+
+_DERIVE_MERKLE_ROOTS = text(
+    f"""
+    WITH keys AS (
+        SELECT DISTINCT s FROM unnest(CAST(:strategy_ids AS bigint[])) AS k(s)
+    ),
+    latest AS (
+        SELECT keys.s, last.root
+        FROM keys
+        LEFT JOIN LATERAL (
+            SELECT lower(e.args ->> 'rootHash') AS root FROM chain_events AS e
+            WHERE e.chain_id = :chain_id AND e.event_name = '{_DAY_COMMITTED}'
+              AND (e.args ->> 'strategyId') = CAST(keys.s AS text)
+              AND e.projection_status <> 'FAILED'
+            ORDER BY CAST(e.args ->> 'dayIndex' AS numeric) DESC, e.block_number DESC,
+                     e.log_index DESC
+            LIMIT 1
+        ) AS last ON true
+    )
+    UPDATE strategy_registrations AS r
+    SET merkle_root = l.root
+    FROM latest AS l
+    WHERE r.onchain_strategy_id = l.s AND r.status = 'REGISTERED'
+      AND r.merkle_root IS DISTINCT FROM l.root
+    """
+)
+
+
+# --- settlements (event) -------------------------------------------------------------------
+
+_APPLY_SETTLEMENTS_CREATED = text(
+    f"""
+    WITH events AS (
+        SELECT e.id, e.block_number, e.log_index, e.args ->> 'user' AS wallet,
+               CAST(e.args ->> 'settlementId' AS numeric) AS onchain_id,
+               {_bigint("e.args ->> 'strategyId'")} AS s,
+               {_bigint("e.args ->> 'dayIndex'")} AS day_index
+        FROM unnest(CAST(:ids AS bigint[])) AS k(id) JOIN chain_events AS e ON e.id = k.id
+    ),
+    linked AS (
+        SELECT ev.*, st.id AS settlement_id, st.onchain_settlement_id AS current_id
+        FROM events AS ev
+        LEFT JOIN wallets AS w ON w.address = ev.wallet AND w.is_verified
+        LEFT JOIN strategy_registrations AS r
+          ON r.onchain_strategy_id = ev.s AND r.status = 'REGISTERED'
+        LEFT JOIN settlements AS st
+          ON st.user_id = w.user_id AND st.strategy_id = r.strategy_id
+         AND st.day_index = ev.day_index
+    ),
+    chosen AS (
+        SELECT DISTINCT ON (settlement_id) id, settlement_id, onchain_id
+        FROM linked
+        WHERE settlement_id IS NOT NULL AND (current_id IS NULL OR current_id = onchain_id)
+        ORDER BY settlement_id, block_number, log_index
+    ),
+    linked_rows AS (
+        UPDATE settlements AS s
+        SET onchain_settlement_id = c.onchain_id
+        FROM chosen AS c
+        WHERE s.id = c.settlement_id AND s.onchain_settlement_id IS DISTINCT FROM c.onchain_id
+        RETURNING s.id
+    ),
+    outcome AS (
+        SELECT l.id,
+               CASE WHEN l.settlement_id IS NULL THEN 'PARKED'
+                    WHEN c.id IS NOT NULL THEN 'APPLIED'
+                    ELSE 'FAILED' END AS status,
+               CASE WHEN l.settlement_id IS NOT NULL AND c.id IS NULL
+                    THEN 'settlement ' || l.settlement_id || ' is on chain already as '
+                         || 'another settlement: onchain_settlement_id holds one' END AS error,
+               {_NOTHING} AS warning
+        FROM linked AS l LEFT JOIN chosen AS c ON c.id = l.id
+    ),
+    {_MARK}
+    {_MARKED}
+    """
+)
+
+_APPLY_SETTLEMENTS_CLOSED = text(
+    f"""
+    WITH events AS (
+        SELECT e.id, e.event_name, e.tx_hash, e.block_timestamp, e.block_number, e.log_index,
+               CAST(e.args ->> 'settlementId' AS numeric) AS onchain_id
+        FROM unnest(CAST(:ids AS bigint[])) AS k(id) JOIN chain_events AS e ON e.id = k.id
+    ),
+    linked AS (
+        SELECT ev.*, s.id AS settlement_id, s.status AS settlement_status, s.paid_via
+        FROM events AS ev LEFT JOIN settlements AS s ON s.onchain_settlement_id = ev.onchain_id
+    ),
+    closing AS (
+        SELECT DISTINCT ON (settlement_id) *
+        FROM linked WHERE settlement_id IS NOT NULL
+        ORDER BY settlement_id, block_number, log_index
+    ),
+    closed AS (
+        UPDATE settlements AS s
+        SET status = CASE WHEN c.event_name = 'SettlementPaid' THEN 'PAID' ELSE 'FAILED' END,
+            paid_via = CASE WHEN c.event_name = 'SettlementPaid' THEN 'ONCHAIN'
+                            ELSE s.paid_via END,
+            paid_tx_hash = CASE WHEN c.event_name = 'SettlementPaid' THEN c.tx_hash
+                                ELSE s.paid_tx_hash END,
+            paid_at = CASE WHEN c.event_name = 'SettlementPaid' THEN c.block_timestamp
+                           ELSE s.paid_at END
+        FROM closing AS c
+        WHERE s.id = c.settlement_id
+          AND ((c.event_name = 'SettlementPaid' AND s.status <> 'PAID')
+               OR (c.event_name = 'SettlementExpired' AND s.status = 'PENDING'))
+        RETURNING s.id
+    ),
+    outcome AS (
+        SELECT id, CASE WHEN settlement_id IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
+               {_NOTHING} AS error,
+               CASE WHEN event_name = 'SettlementPaid' AND settlement_status = 'PAID'
+                         AND paid_via = 'CREDITS'
+                    THEN 'paid on chain after it was paid in credits' END AS warning
+        FROM linked
+    ),
+    {_MARK}
+    {_MARKED}
+    """
+)
+
+
+# --- staking (key: wallet) -----------------------------------------------------------------
+
+_DERIVE_STAKING = text(
+    f"""
+    WITH keys AS (
+        SELECT DISTINCT w FROM unnest(CAST(:wallets AS text[])) AS k(w)
+    ),
+    history AS (
+        SELECT e.id, e.event_name, e.block_number, e.log_index, e.tx_hash,
+               e.projection_status, keys.w, CAST(e.args ->> 'amount' AS numeric) AS wei,
+               sum(CASE WHEN e.event_name = 'Staked' THEN 1 ELSE -1 END
+                   * CAST(e.args ->> 'amount' AS numeric))
+                   OVER (PARTITION BY keys.w ORDER BY e.block_number, e.log_index) AS balance
+        FROM keys
+        JOIN chain_events AS e
+          ON e.chain_id = :chain_id AND e.event_name IN {_names(STAKING_EVENTS)}
+         AND (e.args ->> 'user') = keys.w
+        WHERE e.projection_status <> 'FAILED'
+    ),
+    todo AS (
+        SELECT h.*, wa.user_id
+        FROM history AS h LEFT JOIN wallets AS wa ON wa.address = h.w AND wa.is_verified
+        WHERE h.projection_status IN ('PENDING', 'PARKED')
+    ),
+    written AS (
+        INSERT INTO staking_records (
+            user_id, amount, tier, type, onchain_tx_hash, status, confirmed_at,
+            wallet_address, block_number, log_index
+        )
+        SELECT user_id, wei * 0.000000000000000001, {_tier_of_wei("balance")},
+               CASE WHEN event_name = 'Staked' THEN 'STAKE' ELSE 'UNSTAKE' END, tx_hash,
+               CASE WHEN block_number <= :finalized THEN 'CONFIRMED' ELSE 'PENDING' END,
+               CASE WHEN block_number <= :finalized THEN now() END,
+               w, block_number, log_index
+        FROM todo WHERE user_id IS NOT NULL
+        ON CONFLICT (onchain_tx_hash, log_index) DO UPDATE
+        SET user_id = excluded.user_id, amount = excluded.amount, tier = excluded.tier,
+            type = excluded.type, wallet_address = excluded.wallet_address,
+            block_number = excluded.block_number
+        RETURNING 1
+    ),
+    outcome AS (
+        SELECT id, CASE WHEN user_id IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
+               {_NOTHING} AS error, {_NOTHING} AS warning
+        FROM todo
+    ),
+    {_MARK}
+    {_MARKED}
+    """
+)
+
+
+# --- raw only and refused ------------------------------------------------------------------
+
+_MARK_RAW_ONLY = text(
+    """
+    UPDATE chain_events
+    SET projection_status = 'RAW_ONLY', projection_error = NULL
+    WHERE id = ANY(CAST(:ids AS bigint[])) AND projection_status IN ('PENDING', 'PARKED')
+    RETURNING event_name, tx_hash, log_index, projection_status, projection_error,
+              CAST(NULL AS text) AS warning
+    """
+)
+
+_MARK_FAILED = text(
+    """
+    UPDATE chain_events AS e
+    SET projection_status = 'FAILED', projection_error = k.error
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:errors AS text[])) AS k(id, error)
+    WHERE e.id = k.id
+    RETURNING e.event_name, e.tx_hash, e.log_index, e.projection_status, e.projection_error,
+              CAST(NULL AS text) AS warning
+    """
+)
+
+
+# --- one pass ------------------------------------------------------------------------------
+
+
+def _tally(report: ProjectionReport, chain_id: int, rows: Iterable[Any]) -> None:
+    for row in rows:
+        name, tx_hash, log_index, status, error, warning = row[:6]
+        if name is None:
+            continue
+        if warning:
+            log.warning(
+                "projection note",
+                chain_id=chain_id,
+                event_name=name,
+                tx_hash=tx_hash,
+                log_index=log_index,
+                note=warning,
+            )
+        if status == ProjectionStatus.APPLIED:
+            report.applied += 1
+        elif status == ProjectionStatus.PARKED:
+            report.parked += 1
+        elif status == ProjectionStatus.RAW_ONLY:
+            report.raw_only += 1
+        elif status == ProjectionStatus.FAILED:
+            _count_failure(report, chain_id, name, tx_hash, log_index, error)
+
+
+def _count_failure(
+    report: ProjectionReport,
+    chain_id: int,
+    name: str,
+    tx_hash: str,
+    log_index: int,
+    error: str | None,
+) -> None:
+    report.failed += 1
+    reason = error or "unknown"
+    report.failures.append(ProjectionFailure(tx_hash, log_index, name, reason))
+    log.error(
+        "projection failed",
+        chain_id=chain_id,
+        event_name=name,
+        tx_hash=tx_hash,
+        log_index=log_index,
+        error=reason,
+    )
+
+
+def _strategy_ids(events: Iterable[_Event]) -> list[int]:
+    return sorted({int(event.arg("strategyId")) for event in events})
+
+
+async def _run(
+    session: AsyncSession,
+    statement: Any,
+    params: dict[str, Any],
+    report: ProjectionReport,
+    chain_id: int,
+) -> list[Any]:
+    rows = list(await session.execute(statement, {"chain_id": chain_id, **params}))
+    _tally(report, chain_id, rows)
+    return rows
+
+
+async def _project(
+    session: AsyncSession,
+    *,
+    chain_id: int,
+    events: Sequence[_Event],
+    finalized_block: int,
+    report: ProjectionReport,
+) -> None:
+    """Project these events (PENDING or PARKED, of one chain), family by family, in the
+    order their links depend on each other: registrations first, the events of a strategy
+    after it, settlements' payments after their creation."""
+    refused = [(event, reason) for event in events if (reason := _refusal(event))]
+    if refused:
+        await _run(
+            session,
+            _MARK_FAILED,
+            {"ids": [e.id for e, _ in refused], "errors": [r for _, r in refused]},
+            report,
+            chain_id,
+        )
+    skipped = {event.id for event, _ in refused}
+    seeds = [event for event in events if event.id not in skipped]
+    by_name = {
+        name: list(group)
+        for name, group in itertools.groupby(
+            sorted(seeds, key=lambda e: e.name), key=lambda e: e.name
+        )
+    }
+
+    def named(*names: str) -> list[_Event]:
+        return [event for name in names for event in by_name.get(name, [])]
+
+    created = named("StrategyCreated")
+    newly_registered: list[int] = []
+    if created:
+        rows = await _run(
+            session,
+            _DERIVE_REGISTRATIONS,
+            {"uris": sorted({event.arg("metadataURI") for event in created})},
+            report,
+            chain_id,
+        )
+        newly_registered = [row[6] for row in rows if row[6] is not None]
+    if newly_registered:
+        # Events of a strategy parked before its registration was known follow it now.
+        known = {event.id for event in seeds}
+        for event in await _parked(session, chain_id=chain_id, strategy_ids=newly_registered):
+            if event.id not in known and event.name != "StrategyCreated":
+                by_name.setdefault(event.name, []).append(event)
+
+    statuses = named(*REGISTRY_EVENTS)
+    if statuses or newly_registered:
+        await _run(
+            session,
+            _DERIVE_ONCHAIN_STATUS,
+            {"strategy_ids": sorted({*_strategy_ids(statuses), *newly_registered})},
+            report,
+            chain_id,
+        )
+    follows = named(*FOLLOW_EVENTS)
+    if follows:
+        pairs = sorted({(e.arg("user"), int(e.arg("strategyId"))) for e in follows})
+        await _run(
+            session,
+            _DERIVE_FOLLOWS,
+            {"wallets": [w for w, _ in pairs], "strategy_ids": [s for _, s in pairs]},
+            report,
+            chain_id,
+        )
+    commits = named(_DAY_COMMITTED)
+    if commits:
+        await _run(session, _APPLY_DAY_COMMITS, {"ids": [e.id for e in commits]}, report, chain_id)
+    if commits or newly_registered:
+        await session.execute(
+            _DERIVE_MERKLE_ROOTS,
+            {
+                "chain_id": chain_id,
+                "strategy_ids": sorted({*_strategy_ids(commits), *newly_registered}),
+            },
+        )
+    opened = named(_SETTLEMENT_CREATED)
+    if opened:
+        await _run(
+            session, _APPLY_SETTLEMENTS_CREATED, {"ids": [e.id for e in opened]}, report, chain_id
+        )
+    closed = named("SettlementPaid", "SettlementExpired")
+    if opened:
+        # A payment or expiry parked before its settlement was linked follows the link now.
+        known = {event.id for event in closed}
+        closed += [
+            event
+            for event in await _parked(
+                session,
+                chain_id=chain_id,
+                settlement_ids=sorted({event.arg("settlementId") for event in opened}),
+            )
+            if event.id not in known and event.name in ("SettlementPaid", "SettlementExpired")
+        ]
+    if closed:
+        await _run(
+            session, _APPLY_SETTLEMENTS_CLOSED, {"ids": [e.id for e in closed]}, report, chain_id
+        )
+    stakes = named(*STAKING_EVENTS)
+    if stakes:
+        await _run(
+            session,
+            _DERIVE_STAKING,
+            {
+                "wallets": sorted({event.arg("user") for event in stakes}),
+                "finalized": finalized_block,
+            },
+            report,
+            chain_id,
+        )
+    raw = [event.id for event in seeds if event.name not in _REQUIRED_ARGS]
+    if raw:
+        await _run(session, _MARK_RAW_ONLY, {"ids": raw}, report, chain_id)
+
+
+async def _project_guarded(
+    session: AsyncSession,
+    *,
+    chain_id: int,
+    events: Sequence[_Event],
+    finalized_block: int,
+    report: ProjectionReport,
+) -> None:
+    """_project inside a SAVEPOINT; when PostgreSQL refuses a value the checks did not
+    foresee, the halves are tried apart (in chain order) until the one event that is refused
+    is marked FAILED with PostgreSQL's reason, so the rest of the batch still projects."""
+    if not events:
+        return
+    attempt = ProjectionReport()
+    try:
+        async with session.begin_nested():
+            await _project(
+                session,
+                chain_id=chain_id,
+                events=events,
+                finalized_block=finalized_block,
+                report=attempt,
+            )
+    except (IntegrityError, DataError) as refused:
+        if len(events) == 1:
+            reason = " ".join(str(refused.orig).split())[:500]
+            await _run(
+                session, _MARK_FAILED, {"ids": [events[0].id], "errors": [reason]}, report, chain_id
+            )
+            return
+        middle = len(events) // 2
+        for half in (events[:middle], events[middle:]):
+            await _project_guarded(
+                session,
+                chain_id=chain_id,
+                events=half,
+                finalized_block=finalized_block,
+                report=report,
+            )
+        return
+    report.merge(attempt)
+
+
+# --- public --------------------------------------------------------------------------------
 
 
 async def project_new(
@@ -28,10 +1041,204 @@ async def project_new(
     last_block: int,
     finalized_block: int,
 ) -> ProjectionReport:
-    """Project the PENDING events of blocks first_block..last_block (inclusive)."""
-    return ProjectionReport()
+    """Project the PENDING events of blocks first_block..last_block (inclusive) of a chain,
+    in chain order; staking records of blocks <= finalized_block are CONFIRMED at once.
+    Events the decoder already refused (FAILED) are counted and logged in the report."""
+    rows = await session.execute(
+        _IN_RANGE, {"chain_id": chain_id, "first_block": first_block, "last_block": last_block}
+    )
+    events = [_event_of(row) for row in rows]
+    report = ProjectionReport()
+    for event in events:
+        if event.status == ProjectionStatus.FAILED:
+            _count_failure(
+                report, chain_id, event.name, event.tx_hash, event.log_index, event.error
+            )
+    await _project_guarded(
+        session,
+        chain_id=chain_id,
+        events=[event for event in events if event.status == ProjectionStatus.PENDING],
+        finalized_block=finalized_block,
+        report=report,
+    )
+    return report
+
+
+async def replay_parked(
+    session: AsyncSession,
+    *,
+    chain_id: int | None = None,
+    wallets: Sequence[str] | None = None,
+    metadata_uris: Sequence[str] | None = None,
+    strategy_ids: Sequence[int] | None = None,
+) -> int:
+    """Project PARKED events again, in chain order; returns how many are APPLIED now.
+
+    Without filters every parked event is tried (of one chain, or of all). The API narrows it
+    to what a new link can unpark: ``wallets`` after a wallet is verified (events of that
+    wallet as user or author), ``metadata_uris`` after a registration is created. A key's
+    state is derived from all its events, so the end state is the one the link would have
+    given from the start (a wallet's tiers over its whole staking history)."""
+    everything = wallets is None and metadata_uris is None and strategy_ids is None
+    events = await _parked(
+        session,
+        chain_id=chain_id,
+        wallets=wallets or (),
+        uris=metadata_uris or (),
+        strategy_ids=strategy_ids or (),
+        everything=everything,
+    )
+    applied = 0
+    for chain, group in itertools.groupby(events, key=lambda event: event.chain_id):
+        finalized = await session.scalar(_FINALIZED, {"chain_id": chain})
+        report = ProjectionReport()
+        await _project_guarded(
+            session,
+            chain_id=chain,
+            events=list(group),
+            finalized_block=-1 if finalized is None else int(finalized),
+            report=report,
+        )
+        applied += report.applied
+        log.info("replayed parked events", chain_id=chain, applied=report.applied)
+    return applied
+
+
+_UNDO_SETTLEMENTS = text(
+    f"""
+    WITH gone AS (
+        SELECT CAST(e.args ->> 'settlementId' AS numeric) AS onchain_id,
+               bool_or(e.event_name = 'SettlementCreated') AS created,
+               max(e.tx_hash) FILTER (WHERE e.event_name = 'SettlementPaid') AS paid_tx_hash,
+               bool_or(e.event_name = 'SettlementExpired') AS expired
+        FROM chain_events AS e
+        WHERE e.chain_id = :chain_id AND e.block_number >= :block_number
+          AND e.event_name IN {_names(SETTLEMENT_EVENTS)} AND e.projection_status = 'APPLIED'
+        GROUP BY 1
+    ),
+    undone AS (
+        SELECT s.id, g.created,
+               s.paid_via = 'ONCHAIN' AND s.paid_tx_hash = g.paid_tx_hash AS unpaid,
+               g.expired AND s.status = 'FAILED' AS unexpired
+        FROM gone AS g JOIN settlements AS s ON s.onchain_settlement_id = g.onchain_id
+    )
+    UPDATE settlements AS s
+    SET onchain_settlement_id = CASE WHEN u.created THEN NULL ELSE s.onchain_settlement_id END,
+        status = CASE WHEN u.unpaid OR u.unexpired THEN 'PENDING' ELSE s.status END,
+        paid_via = CASE WHEN u.unpaid THEN NULL ELSE s.paid_via END,
+        paid_tx_hash = CASE WHEN u.unpaid THEN NULL ELSE s.paid_tx_hash END,
+        paid_at = CASE WHEN u.unpaid THEN NULL ELSE s.paid_at END
+    FROM undone AS u
+    WHERE s.id = u.id AND (u.created OR u.unpaid OR u.unexpired)
+    """
+)
+
+_UNDO_DAY_COMMITS = text(
+    f"""
+    UPDATE day_commits AS d
+    SET onchain_tx_hash = NULL, committed_at = NULL
+    FROM chain_events AS e
+    JOIN strategy_registrations AS r
+      ON r.onchain_strategy_id = {_bigint("e.args ->> 'strategyId'")}
+    WHERE e.chain_id = :chain_id AND e.block_number >= :block_number
+      AND e.event_name = '{_DAY_COMMITTED}' AND e.projection_status = 'APPLIED'
+      AND d.strategy_id = r.strategy_id AND d.day_index = {_bigint("e.args ->> 'dayIndex'")}
+      AND d.onchain_tx_hash = e.tx_hash
+    """
+)
+
+_DELETE_STAKING = text(
+    f"""
+    DELETE FROM staking_records AS r
+    USING chain_events AS e
+    WHERE e.chain_id = :chain_id AND e.block_number >= :block_number
+      AND e.event_name IN {_names(STAKING_EVENTS)}
+      AND r.onchain_tx_hash = e.tx_hash AND r.log_index = e.log_index
+    """
+)
+
+_DELETE_EVENTS = text(
+    "DELETE FROM chain_events WHERE chain_id = :chain_id AND block_number >= :block_number"
+)
+_DELETE_BLOCKS = text(
+    "DELETE FROM chain_blocks WHERE chain_id = :chain_id AND number >= :block_number"
+)
+
+
+async def unwind_from(session: AsyncSession, *, chain_id: int, block_number: int) -> int:
+    """Remove blocks >= block_number of a chain (a reorg): their chain_events and chain_blocks
+    rows and everything projected from them, so the tables equal a clean index of the blocks
+    before it. Returns the number of events removed. The cursor is the caller's to move.
+
+    Links into rows the settlement owns are undone by the removed events themselves; then the
+    keys those events touched are derived again from the events that remain, dependants
+    first (follows, merkle roots and statuses read the registration the unwind may reset)."""
+    where = {"chain_id": chain_id, "block_number": block_number}
+    removed = [_event_of(row) for row in await session.execute(_FROM_BLOCK, where)]
+    await session.execute(_UNDO_SETTLEMENTS, where)
+    await session.execute(_UNDO_DAY_COMMITS, where)
+    await session.execute(_DELETE_STAKING, where)
+    await session.execute(_DELETE_EVENTS, where)
+    await session.execute(_DELETE_BLOCKS, where)
+
+    keyed = [event for event in removed if event.args and _refusal(event) is None]
+    report = ProjectionReport()
+
+    def named(*names: str) -> list[_Event]:
+        return [event for event in keyed if event.name in names]
+
+    follows = named(*FOLLOW_EVENTS)
+    if follows:
+        pairs = sorted({(e.arg("user"), int(e.arg("strategyId"))) for e in follows})
+        await _run(
+            session,
+            _DERIVE_FOLLOWS,
+            {"wallets": [w for w, _ in pairs], "strategy_ids": [s for _, s in pairs]},
+            report,
+            chain_id,
+        )
+    commits = named(_DAY_COMMITTED)
+    if commits:
+        await session.execute(
+            _DERIVE_MERKLE_ROOTS, {"chain_id": chain_id, "strategy_ids": _strategy_ids(commits)}
+        )
+    statuses = named(*REGISTRY_EVENTS)
+    if statuses:
+        await _run(
+            session,
+            _DERIVE_ONCHAIN_STATUS,
+            {"strategy_ids": _strategy_ids(statuses)},
+            report,
+            chain_id,
+        )
+    created = named("StrategyCreated")
+    if created:
+        await _run(
+            session,
+            _DERIVE_REGISTRATIONS,
+            {"uris": sorted({event.arg("metadataURI") for event in created})},
+            report,
+            chain_id,
+        )
+    log.info("unwound", chain_id=chain_id, from_block=block_number, events=len(removed))
+    return len(removed)
+
+
+_CONFIRM = text(
+    """
+    UPDATE staking_records AS r
+    SET status = 'CONFIRMED', confirmed_at = now()
+    FROM chain_events AS e
+    WHERE r.status = 'PENDING' AND r.block_number <= :finalized_block
+      AND e.chain_id = :chain_id AND e.tx_hash = r.onchain_tx_hash
+      AND e.log_index = r.log_index
+    """
+)
 
 
 async def confirm_until(session: AsyncSession, *, chain_id: int, finalized_block: int) -> int:
     """Staking records of blocks <= finalized_block become CONFIRMED; returns how many."""
-    return 0
+    result = await session.execute(
+        _CONFIRM, {"chain_id": chain_id, "finalized_block": finalized_block}
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
