@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from gr8d.errors import DomainError, ErrorKind
@@ -87,3 +88,103 @@ class VerifiedWalletRequired(DomainError):
 
     def __init__(self) -> None:
         super().__init__("link and verify a wallet (POST /wallets) before registering on chain")
+
+
+# --- executions ---------------------------------------------------------------------------
+
+
+class ExecutionNotFound(DomainError):
+    kind = ErrorKind.NOT_FOUND
+    code = "EXECUTION_NOT_FOUND"
+
+    def __init__(self, execution_id: uuid.UUID) -> None:
+        super().__init__(f"execution {execution_id} does not exist")
+        self.execution_id = execution_id
+
+
+class ExecutionNotCancellable(DomainError):
+    kind = ErrorKind.CONFLICT
+    code = "EXECUTION_NOT_PENDING"
+
+    def __init__(self, execution_id: uuid.UUID, status: str) -> None:
+        super().__init__(f"execution {execution_id} is {status}; only a PENDING one can change")
+        self.execution_id = execution_id
+        self.status = status
+
+
+class ExecutionFinal(DomainError):
+    """A report that would change an execution that is already final."""
+
+    kind = ErrorKind.CONFLICT
+    code = "EXECUTION_FINAL"
+
+    def __init__(self, exchange_order_id: str, status: str, reported: str) -> None:
+        super().__init__(
+            f"order {exchange_order_id} is {status} already; a {reported} report with other "
+            "values cannot change it"
+        )
+        self.exchange_order_id = exchange_order_id
+        self.status = status
+        self.reported = reported
+
+
+class ExecutionMismatch(DomainError):
+    """A report for a known order whose identity (user, strategy, symbol, side, type,
+    amount) differs from the stored one: two orders sharing an exchange order id."""
+
+    kind = ErrorKind.CONFLICT
+    code = "EXECUTION_MISMATCH"
+
+    def __init__(self, exchange_order_id: str, fields: list[str]) -> None:
+        super().__init__(
+            f"order {exchange_order_id} is stored with other {', '.join(fields)}; "
+            "its identity cannot change"
+        )
+        self.exchange_order_id = exchange_order_id
+        self.fields = fields
+
+
+class InvalidExecutionReport(DomainError):
+    code = "INVALID_EXECUTION_REPORT"
+
+    def __init__(self, violations: list[str]) -> None:
+        super().__init__("; ".join(violations))
+        self.violations = violations
+
+
+class UnknownExecutionUser(DomainError):
+    code = "EXECUTION_USER_UNKNOWN"
+
+    def __init__(self, user_id: uuid.UUID) -> None:
+        super().__init__(f"user {user_id} does not exist")
+        self.user_id = user_id
+
+
+class UnknownExecutionStrategy(DomainError):
+    code = "EXECUTION_STRATEGY_UNKNOWN"
+
+    def __init__(self, strategy_id: uuid.UUID) -> None:
+        super().__init__(f"strategy {strategy_id} does not exist")
+        self.strategy_id = strategy_id
+
+
+class UserNotOnStrategy(DomainError):
+    """The user neither owns nor follows the strategy the order claims to come from."""
+
+    code = "USER_NOT_ON_STRATEGY"
+
+    def __init__(self, user_id: uuid.UUID, strategy_id: uuid.UUID) -> None:
+        super().__init__(f"user {user_id} neither owns nor follows strategy {strategy_id}")
+        self.user_id = user_id
+        self.strategy_id = strategy_id
+
+
+class FillDayClosed(DomainError):
+    """A fill dated in a day whose settlement and Merkle roots are final."""
+
+    kind = ErrorKind.CONFLICT
+    code = "SETTLEMENT_DAY_CLOSED"
+
+    def __init__(self, day: str) -> None:
+        super().__init__(f"{day} is settled already; a fill dated in it can no longer be recorded")
+        self.day = day
