@@ -12,13 +12,21 @@ from sqlalchemy.ext.asyncio import (
 from gr8d.config import Settings
 
 
-def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
+def create_engine(
+    settings: Settings, *, url: str | None = None, timeout: float | None = None
+) -> AsyncEngine:
+    """``timeout`` bounds connecting and every statement (seconds): a daemon that must notice a
+    database that stopped answering (paused, unreachable) sets it; None waits as asyncpg does."""
+    connect_args: dict[str, object] = {"ssl": settings.effective_database_ssl.value}
+    if timeout is not None:
+        connect_args |= {"timeout": timeout, "command_timeout": timeout}
     return create_async_engine(
         url or settings.require_database_url(),
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         pool_pre_ping=True,
-        connect_args={"ssl": settings.effective_database_ssl.value},
+        pool_timeout=timeout if timeout is not None else 30,
+        connect_args=connect_args,
     )
 
 

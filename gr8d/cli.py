@@ -104,23 +104,59 @@ def scheduler(ctx: click.Context) -> None:
 
 
 @cli.command()
+@click.option(
+    "--no-indexer",
+    is_flag=True,
+    help="Do not run the indexer (it runs when RPC_URLS and DEPLOYMENTS_FILE are set, or "
+    "BLOCKCHAIN_ENABLED).",
+)
 @click.option("--no-scheduler", is_flag=True, help="Do not run the settlement scheduler.")
 @click.pass_context
-def run(ctx: click.Context, no_scheduler: bool) -> None:
-    """The daemon: every part that exists, in one process (today: the scheduler)."""
-    from settlement.cli import run_scheduler
-
-    parts = [] if no_scheduler else [run_scheduler(_settings(ctx))]
+def run(ctx: click.Context, no_indexer: bool, no_scheduler: bool) -> None:
+    """The daemon: every part that exists, in one process (indexer and scheduler)."""
+    parts = _daemon_parts(_settings(ctx), indexer=not no_indexer, scheduler=not no_scheduler)
     if not parts:
         click.echo("gr8d run: every part is switched off", err=True)
         sys.exit(EXIT_BAD_CONFIGURATION)
-    sys.exit(asyncio.run(_until_signal(_as_exit_code(*parts))))
+    sys.exit(asyncio.run(_until_signal(_as_exit_code(*(start() for start in parts)))))
 
 
-async def _as_exit_code(*parts: Coroutine[Any, Any, None]) -> int:
-    """Run the parts together; any part's failure stops them all."""
-    await asyncio.gather(*parts)
-    return 0
+Part = Callable[[], Coroutine[Any, Any, int | None]]
+
+
+def _daemon_parts(settings: Settings, *, indexer: bool, scheduler: bool) -> list[Part]:
+    """The parts `gr8d run` starts, each a coroutine factory (it returns an exit code when it
+    ends on its own)."""
+    parts: list[Part] = []
+    if indexer and _chain_configured(settings):
+        from indexer.cli import run_indexer
+
+        parts.append(lambda: run_indexer(settings))
+    elif indexer:
+        structlog.get_logger("gr8d").info(
+            "indexer not started: no chain configured (RPC_URLS, DEPLOYMENTS_FILE)"
+        )
+    if scheduler:
+        from settlement.cli import run_scheduler
+
+        parts.append(lambda: run_scheduler(settings))
+    return parts
+
+
+def _chain_configured(settings: Settings) -> bool:
+    return settings.blockchain_enabled or bool(settings.rpc_urls and settings.deployments_file)
+
+
+async def _as_exit_code(*parts: Coroutine[Any, Any, int | None]) -> int:
+    """Run the parts together; the first to end (a failure, or an exit code) stops them all."""
+    tasks = [asyncio.ensure_future(part) for part in parts]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+    return next(iter(done)).result() or 0
 
 
 @cli.command()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 import click
+import structlog
 
-from gr8d.config import Settings
+from gr8d.config import ConfigError, Settings
 from indexer.devchain import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -20,10 +23,20 @@ from indexer.devchain import (
     run_devchain,
 )
 
+if TYPE_CHECKING:
+    from indexer.follower import ChainFollower, StepResult
+    from indexer.leader import LeaderTimings
+
 DEFAULT_DEPLOYMENTS_FILE: Final = Path("deployments.dev.json")
 EXIT_FAILURE: Final = 1
+EXIT_REORG_TOO_DEEP: Final = 3
+HEAD: Final = "head"
 # Monad makes a block about every 0.4 s; following polls no faster than that.
 FOLLOW_POLL_SECONDS: Final = 0.4
+# A database that does not answer within this many seconds counts as away (paused, cut off).
+DATABASE_TIMEOUT_SECONDS: Final = 10.0
+
+log = structlog.get_logger("gr8d.indexer")
 
 
 @click.command()
@@ -105,38 +118,65 @@ async def _devchain(
     return 0
 
 
+class UntilBlock(click.ParamType[int | str]):
+    """A block number, or `head`: the chain's head when the run starts."""
+
+    name = "head|N"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | str:
+        if isinstance(value, int):
+            return value
+        if value == HEAD:
+            return HEAD
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = -1
+        if number < 0:
+            self.fail(f"{value!r} is neither `head` nor a block number", param, ctx)
+        return number
+
+
 @click.command()
 @click.option(
     "--until-block",
-    type=click.IntRange(0),
+    type=UntilBlock(),
     default=None,
-    help="Backfill up to this block, then exit 0 (default: follow the head until stopped).",
+    help="Backfill up to block N (or up to the head when it starts: `head`), then exit 0 "
+    "(default: follow the head until stopped).",
 )
 @click.pass_context
-def indexer(ctx: click.Context, until_block: int | None) -> None:
-    """The indexer alone: raw protocol events into chain_events (projections: next issue)."""
+def indexer(ctx: click.Context, until_block: int | str | None) -> None:
+    """The indexer alone: protocol events into chain_events and the tables they project to.
+
+    Exit codes: 0 done, 1 failure, 2 bad configuration, 3 a reorg deeper than MAX_REORG_DEPTH
+    (nothing deleted)."""
     from gr8d.cli import _until_signal
 
-    sys.exit(asyncio.run(_until_signal(_index(ctx.obj, until_block))))
+    work = run_indexer(ctx.obj, until_block=until_block, progress_bar=True)
+    sys.exit(asyncio.run(_until_signal(work)))
 
 
-async def _index(settings: Settings, until_block: int | None) -> int:
+async def run_indexer(
+    settings: Settings,
+    *,
+    until_block: int | str | None = None,
+    progress_bar: bool = False,
+    timings: LeaderTimings | None = None,
+) -> int:
+    """The indexer as a process runs it: wait to lead, then backfill and follow (or backfill
+    up to `until_block` and return 0). Returns the exit code."""
     import aiohttp
 
     from db.engine import create_engine, create_session_factory
-    from gr8d.config import ConfigError
-    from indexer.follower import ChainFollower
+    from indexer.follower import ChainFollower, ReorgTooDeep
+    from indexer.leader import Leadership
     from indexer.rpc import JsonRpc
 
-    if not settings.rpc_urls:
-        raise ConfigError("RPC_URLS", "required by the indexer")
-    if not settings.deployments_file:
-        raise ConfigError("DEPLOYMENTS_FILE", "required by the indexer")
-    try:
-        deployments = await asyncio.to_thread(Deployments.read, Path(settings.deployments_file))
-    except (OSError, ValueError) as error:
-        raise ConfigError("DEPLOYMENTS_FILE", str(error)) from None
-    engine = create_engine(settings)
+    deployments = await _deployments(settings)
+    engine = create_engine(settings, timeout=DATABASE_TIMEOUT_SECONDS)
     try:
         async with aiohttp.ClientSession() as http:
             follower = ChainFollower(
@@ -144,13 +184,102 @@ async def _index(settings: Settings, until_block: int | None) -> int:
                 session_factory=create_session_factory(engine),
                 deployments=deployments,
                 confirmations=settings.confirmations,
+                max_reorg_depth=settings.max_reorg_depth,
+                poll_seconds=FOLLOW_POLL_SECONDS,
             )
-            await follower.check_chain()
-            if until_block is not None:
-                await follower.index_until(until_block)
-                return 0
-            while True:
-                await follower.index_until(await follower.rpc.block_number())
-                await asyncio.sleep(FOLLOW_POLL_SECONDS)
+            await _check_chain(follower)
+            leadership = Leadership(
+                settings.require_database_url(),
+                ssl=settings.effective_database_ssl.value,
+                chain_id=deployments.chain_id,
+                timings=timings,
+            )
+            try:
+                return await leadership.run(lambda: _work(follower, until_block, progress_bar))
+            except ReorgTooDeep as error:
+                click.echo(f"gr8d indexer: {error}", err=True)
+                return EXIT_REORG_TOO_DEEP
     finally:
         await engine.dispose()
+
+
+async def _deployments(settings: Settings) -> Deployments:
+    if not settings.rpc_urls:
+        raise ConfigError("RPC_URLS", "required by the indexer")
+    if not settings.deployments_file:
+        raise ConfigError("DEPLOYMENTS_FILE", "required by the indexer")
+    try:
+        return await asyncio.to_thread(Deployments.read, Path(settings.deployments_file))
+    except (OSError, ValueError) as error:
+        raise ConfigError("DEPLOYMENTS_FILE", str(error)) from None
+
+
+async def _check_chain(follower: ChainFollower) -> None:
+    """The node must serve the deployments' chain; while no node answers, keep asking."""
+    from indexer.follower import describe
+    from indexer.rpc import RpcError
+
+    attempt = 0
+    while True:
+        try:
+            await follower.check_chain()
+            return
+        except RpcError as error:
+            attempt += 1
+            delay = follower.backoff.delay(attempt)
+            log.warning("no RPC node answers; waiting", error=describe(error), retry_in=delay)
+            await asyncio.sleep(delay)
+
+
+async def _work(follower: ChainFollower, until_block: int | str | None, progress_bar: bool) -> int:
+    """What the leader does; a cursor moved by another process ends the lead (not the run)."""
+    from indexer.follower import CursorMoved
+    from indexer.leader import LostLeadership
+
+    try:
+        if until_block is None:
+            await follower.follow()
+            return 0
+        target = (await follower.rpc.block_number()) if until_block == HEAD else int(until_block)
+        first = await follower.next_block()
+        with _bar(first, target, enabled=progress_bar) as update:
+            follower.on_step = update
+            progress = await follower.index_until(target)
+        log.info(
+            "backfill done",
+            blocks=f"{progress.first_block}-{progress.last_block}",
+            events=progress.events,
+            batches=progress.batches,
+        )
+        return 0
+    except CursorMoved as moved:
+        raise LostLeadership(str(moved)) from moved
+
+
+@contextlib.contextmanager
+def _bar(first: int, target: int, *, enabled: bool) -> Iterator[Callable[[StepResult], None]]:
+    """A progress bar on a terminal (stderr); log lines go above it, not through it."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    total = max(0, target - first + 1)
+    with (
+        tqdm(
+            total=total,
+            unit="block",
+            desc="indexing",
+            disable=not (enabled and sys.stderr.isatty()),
+            dynamic_ncols=True,
+        ) as bar,
+        logging_redirect_tqdm(),
+    ):
+        events = 0
+
+        def update(step: StepResult) -> None:
+            nonlocal events
+            events += step.events
+            bar.n = min(total, max(0, step.cursor - first + 1))
+            bar.set_postfix(events=events, head=step.head, refresh=False)
+            bar.refresh()
+
+        yield update

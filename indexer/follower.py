@@ -1,16 +1,38 @@
-"""Backfill, one batch per transaction: logs of a block range, decoded, stored with their
-blocks and the cursor. Restarting resumes after the cursor; nothing is read twice into the
-database and nothing is skipped.
+"""Following the chain (chain.md, "Following the chain"): backfill, then tail the head.
 
-Not yet here (chain.md): projections into the domain tables, finality from the node's tag,
-reorg detection and unwinding, adaptive ranges, retries and failover, leadership.
+Each step reads where the database says the indexer is, asks the node where the chain is, and
+then does one of three things in one transaction: index the next batch of blocks (raw events,
+their blocks, projections, the cursor), unwind the blocks a reorg replaced (back to the common
+ancestor, cursor included), or nothing. A crash at any moment leaves the database at a step
+boundary, and the next step starts from what the database says, so a restarted indexer ends
+where an uninterrupted one does.
+
+Finality: blocks at or below the node's ``finalized`` block (head − CONFIRMATIONS where the
+node lacks the tag) are final. For the blocks after it every header is kept, so a reorg is
+seen by parent hash (a new block whose parent is not the block stored below it) or by the hash
+of an indexed block changing; the indexer then walks back to the common ancestor. A reorg
+deeper than MAX_REORG_DEPTH, or one that replaces a final block, stops it (ReorgTooDeep) with
+nothing deleted. A node that answers an older head is not a reorg: the block it calls its head
+is compared with the one stored at that height.
+
+Transient failures (the node, the database) pause the work, are logged, and are retried with
+capped exponential backoff; nothing is written twice or skipped because every write is one
+transaction fenced on the cursor (service.lock_position).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final
 
+import aiohttp
 import structlog
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.uow import UnitOfWork
@@ -18,9 +40,52 @@ from gr8d.config import ConfigError
 from indexer import projections, service
 from indexer.devchain import Deployments
 from indexer.events import decode_logs, event_table
+from indexer.progress import ProgressLog
+from indexer.ranges import LogRangeFetcher, RangePolicy
 from indexer.rpc import BlockHeader, JsonRpc, RpcError
+from indexer.service import CursorPosition
 
 log = structlog.get_logger("gr8d.indexer")
+
+# Headers are read a few at a time: enough to hide latency, few enough for a public RPC.
+HEADER_CONCURRENCY: Final = 8
+
+
+class ReorgTooDeep(Exception):
+    """The chain replaced more blocks than the indexer may unwind, or a final block.
+
+    Nothing was deleted: an operator decides (a node on a wrong fork, a MAX_REORG_DEPTH too
+    small for this chain).
+    """
+
+    def __init__(self, reason: str, *, first_replaced: int, cursor: int) -> None:
+        super().__init__(reason)
+        self.first_replaced = first_replaced
+        self.cursor = cursor
+
+
+class CursorMoved(Exception):
+    """The cursor changed since this step read it: another process writes. Stop writing."""
+
+
+class ChainMoved(Exception):
+    """The node's answers within one step disagree (the chain moved while it was read)."""
+
+
+class StepKind(StrEnum):
+    INDEXED = "indexed"
+    UNWOUND = "unwound"
+    IDLE = "idle"
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    kind: StepKind
+    head: int
+    cursor: int  # the last indexed block after the step (start_block − 1 when none)
+    finalized: int
+    blocks: int = 0
+    events: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +96,64 @@ class Progress:
     batches: int
 
 
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Capped exponential backoff with full jitter (seconds)."""
+
+    base: float = 0.2
+    cap: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0, min(self.cap, self.base * 2**attempt))
+
+
+def is_transient(error: BaseException) -> bool:
+    """Failures that waiting can mend: the node, the network, the database being away."""
+    if isinstance(error, RpcError | ChainMoved | aiohttp.ClientError | OSError | TimeoutError):
+        return True
+    if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+        return True
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        # 08 connection, 40 serialization/deadlock, 53 resources, 57 operator intervention.
+        state = str(getattr(error.orig, "sqlstate", "") or getattr(error.orig, "pgcode", ""))
+        return state[:2] in {"08", "40", "53", "57"}
+    return False
+
+
+def describe(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text}"[:300]
+
+
 @dataclass
 class ChainFollower:
     rpc: JsonRpc
     session_factory: async_sessionmaker[AsyncSession]
     deployments: Deployments
-    batch_blocks: int = 500
+    batch_blocks: int = 1_000  # at most; the span the provider accepts decides (ranges.py)
     confirmations: int = 10
+    max_reorg_depth: int = 64
+    poll_seconds: float = 0.4
+    backoff: Backoff = field(default_factory=Backoff)
+    progress: ProgressLog = field(default_factory=ProgressLog)
+    on_step: Callable[[StepResult], None] | None = None
+    ranges: RangePolicy | None = None
+    _fetcher: LogRangeFetcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._fetcher = LogRangeFetcher(
+            self.rpc,
+            list(self.deployments.contracts.values()),
+            # Only chain.md's events: the tokens' Transfer and Approval are not ours to keep.
+            list(event_table()),
+            policy=self.ranges,
+        )
+
+    @property
+    def chain_id(self) -> int:
+        return self.deployments.chain_id
 
     async def check_chain(self) -> None:
         """The node must serve the chain the deployments file describes."""
@@ -50,61 +166,274 @@ class ChainFollower:
             )
 
     async def next_block(self) -> int:
-        async with self.session_factory() as session:
-            cursor = await service.read_cursor(session, self.deployments.chain_id)
-        return self.deployments.start_block if cursor is None else cursor.last_block_number + 1
+        at = await self._position()
+        return self.deployments.start_block if at is None else at.number + 1
+
+    # -- running ------------------------------------------------------------------------------
 
     async def index_until(self, until_block: int) -> Progress:
-        """Index every block up to `until_block` (inclusive) that is not indexed yet."""
-        first = start = await self.next_block()
+        """Index every block up to `until_block` (inclusive), unwinding reorgs on the way;
+        waits for the chain when it is not there yet."""
+        first = await self.next_block()
         events = batches = 0
-        while start <= until_block:
-            end = min(start + self.batch_blocks - 1, until_block)
-            events += await self._index_batch(start, end)
-            batches += 1
-            start = end + 1
-        return Progress(first, until_block, events, batches)
+        while True:
+            result = await self.step_with_retries(until_block)
+            events += result.events
+            batches += result.kind is StepKind.INDEXED
+            if result.kind is StepKind.IDLE:
+                if result.cursor >= until_block:
+                    return Progress(first, until_block, events, batches)
+                await asyncio.sleep(self.poll_seconds)
 
-    async def _index_batch(self, start: int, end: int) -> int:
-        addresses = list(self.deployments.contracts.values())
-        # Only chain.md's events: the tokens' Transfer and Approval logs are not ours to keep.
-        logs = await self.rpc.logs(start, end, addresses, topics=list(event_table()))
-        stored = [service.RawEvent.of(item) for item in decode_logs(logs)]
-        numbers = {event.block_number for event in stored} | {end}
-        headers = {number: await self.rpc.block(number) for number in sorted(numbers)}
-        _refuse_mismatched(stored, headers)
-        head = await self.rpc.block_number()
-        finalized = max(0, min(end, head - self.confirmations))
-        chain_id = self.deployments.chain_id
+    async def follow(self) -> None:
+        """Backfill, then follow the head until cancelled."""
+        while True:
+            result = await self.step_with_retries(None)
+            if result.kind is StepKind.IDLE:
+                await asyncio.sleep(self.poll_seconds)
+
+    async def step_with_retries(self, until_block: int | None) -> StepResult:
+        """One step; transient failures are logged and retried with backoff until it works."""
+        attempt = 0
+        paused_at = 0.0
+        while True:
+            try:
+                result = await self.step(until_block)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                if attempt == 0:
+                    paused_at = time.monotonic()
+                attempt += 1
+                delay = 0.05 if isinstance(error, ChainMoved) else self.backoff.delay(attempt)
+                log.warning(
+                    "indexing paused; retrying",
+                    error=describe(error),
+                    attempt=attempt,
+                    paused_seconds=round(time.monotonic() - paused_at, 1),
+                    retry_in=round(delay, 2),
+                )
+                await asyncio.sleep(delay)
+                continue
+            if attempt:
+                log.info(
+                    "indexing resumed",
+                    after_attempts=attempt,
+                    paused_seconds=round(time.monotonic() - paused_at, 1),
+                )
+            self.progress.record(
+                head=result.head,
+                cursor=result.cursor,
+                finalized=result.finalized,
+                blocks=result.blocks,
+                events=result.events,
+            )
+            if self.on_step is not None:
+                self.on_step(result)
+            return result
+
+    # -- one step -----------------------------------------------------------------------------
+
+    async def step(self, until_block: int | None = None) -> StepResult:
+        at = await self._position()
+        latest = await self._latest()
+        node_final = await self._node_finalized(latest.number)
+        limit = latest.number if until_block is None else min(latest.number, until_block)
+        start = self.deployments.start_block if at is None else at.number + 1
+        if start > limit:
+            if at is not None:
+                unwound = await self._check_indexed(at, latest)
+                if unwound is not None:
+                    return unwound
+            return self._idle(at, latest.number)
+        end = min(start + min(self.batch_blocks, self._fetcher.span) - 1, limit)
+        with structlog.contextvars.bound_contextvars(blocks=f"{start}-{end}"):
+            return await self._index_batch(at, start, end, latest.number, node_final)
+
+    def _idle(self, at: CursorPosition | None, head: int) -> StepResult:
+        if at is None:
+            return StepResult(StepKind.IDLE, head, self.deployments.start_block - 1, 0)
+        return StepResult(StepKind.IDLE, head, at.number, at.finalized)
+
+    async def _check_indexed(self, at: CursorPosition, latest: BlockHeader) -> StepResult | None:
+        """Nothing new to index: is what is indexed still the chain? The node's head (or our
+        cursor, when the node is ahead) is compared with the block stored at that height; a
+        node that is merely behind has the same block there."""
+        if latest.number == at.number:
+            height, node_hash = at.number, latest.hash
+        elif latest.number > at.number:
+            height, node_hash = at.number, (await self.rpc.block(at.number)).hash
+        elif latest.number <= at.finalized:
+            return None  # a node behind our last final block: wait for it
+        else:
+            height, node_hash = latest.number, latest.hash
+        if height == at.number:
+            stored_hash: str | None = at.hash
+        else:
+            stored_hash = (await self._stored_hashes(height, height)).get(height)
+        if stored_hash in (None, node_hash):
+            return None
+        return await self._unwind(at, first_differing=height, head=latest.number)
+
+    async def _index_batch(
+        self, at: CursorPosition | None, start: int, end: int, head: int, node_final: int
+    ) -> StepResult:
+        finalized = max(at.finalized if at else 0, min(end, node_final))
+        # Every header from the last final block on is kept (reorg checks); below it only
+        # the blocks with events, and `start` to check it continues the indexed chain.
+        dense_from = max(start, finalized)
+        headers = await self._headers({start, *range(dense_from, end + 1)})
+        for number in range(dense_from + 1, end + 1):
+            if headers[number].parent_hash != headers[number - 1].hash:
+                raise ChainMoved(f"block {number} does not follow block {number - 1}")
+        if at is not None and at.number == start - 1 and headers[start].parent_hash != at.hash:
+            # The block indexed last is no longer the parent of the next: a reorg.
+            return await self._unwind(at, first_differing=at.number, head=head)
+
+        # The provider may accept fewer blocks than asked: the batch is then the first chunk.
+        chunk = await anext(aiter(self._fetcher.fetch(start, end)))
+        logs, end = chunk.logs, chunk.last
+        events = [service.RawEvent.of(item) for item in decode_logs(logs)]
+        headers |= await self._headers({e.block_number for e in events} - headers.keys())
+        _refuse_mismatched(events, headers)
+        if end > finalized and (await self.rpc.block(end)).hash != headers[end].hash:
+            raise ChainMoved(f"block {end} changed while its batch was read")
+        kept = {e.block_number for e in events} | set(range(dense_from, end + 1))
+
         async with UnitOfWork(self.session_factory) as uow:
+            await self._fence(uow.session, at)
             await service.write_batch(
                 uow.session,
-                chain_id=chain_id,
-                events=stored,
-                blocks=headers,
+                chain_id=self.chain_id,
+                events=events,
+                blocks={number: headers[number] for number in sorted(kept)},
                 last=headers[end],
                 finalized=finalized,
             )
+            await service.forget_final_blocks(
+                uow.session,
+                chain_id=self.chain_id,
+                first=at.finalized if at else self.deployments.start_block,
+                below=finalized,
+            )
             await projections.project_new(
                 uow.session,
-                chain_id=chain_id,
+                chain_id=self.chain_id,
                 first_block=start,
                 last_block=end,
                 finalized_block=finalized,
             )
             await projections.confirm_until(
-                uow.session, chain_id=chain_id, finalized_block=finalized
+                uow.session, chain_id=self.chain_id, finalized_block=finalized
             )
             await uow.commit()
-        log.info("indexed", blocks=f"{start}-{end}", events=len(stored), head=head)
-        return len(stored)
+        log.debug("indexed", events=len(events), head=head, finalized=finalized)
+        return StepResult(
+            StepKind.INDEXED, head, end, finalized, blocks=end - start + 1, events=len(events)
+        )
+
+    async def _unwind(self, at: CursorPosition, *, first_differing: int, head: int) -> StepResult:
+        """Walk back from a block whose stored hash the node no longer has to the common
+        ancestor, then remove everything derived from the blocks after it, in one transaction
+        with the cursor."""
+        if first_differing <= at.finalized:
+            raise self._too_deep(at, first_differing, f"final block {first_differing} changed")
+        stored = await self._stored_hashes(at.finalized, at.number)
+        ancestor = first_differing - 1
+        while True:
+            depth = at.number - ancestor
+            if depth > self.max_reorg_depth:
+                raise self._too_deep(
+                    at, first_differing, f"deeper than MAX_REORG_DEPTH={self.max_reorg_depth}"
+                )
+            if ancestor < self.deployments.start_block:
+                ancestor_hash = (await self.rpc.block(ancestor)).hash if ancestor >= 0 else ""
+                break
+            node_hash = (await self.rpc.block(ancestor)).hash
+            known = stored.get(ancestor)
+            if known == node_hash or (known is None and ancestor <= at.finalized):
+                ancestor_hash = node_hash
+                break
+            if ancestor <= at.finalized:
+                raise self._too_deep(at, ancestor, f"final block {ancestor} was replaced")
+            ancestor -= 1
+        async with UnitOfWork(self.session_factory) as uow:
+            await self._fence(uow.session, at)
+            await projections.unwind_from(
+                uow.session, chain_id=self.chain_id, block_number=ancestor + 1
+            )
+            await service.rewind_cursor(
+                uow.session, chain_id=self.chain_id, number=ancestor, hash=ancestor_hash
+            )
+            await uow.commit()
+        log.warning(
+            "chain reorganised: unwound the replaced blocks",
+            depth=at.number - ancestor,
+            common_ancestor=ancestor,
+            replaced=f"{ancestor + 1}-{at.number}",
+            old_cursor_hash=at.hash,
+            head=head,
+        )
+        return StepResult(StepKind.UNWOUND, head, ancestor, at.finalized)
+
+    def _too_deep(self, at: CursorPosition, first: int, why: str) -> ReorgTooDeep:
+        error = ReorgTooDeep(
+            f"chain reorganisation at or below block {first} with the cursor at {at.number} "
+            f"(final block {at.finalized}): {why}; nothing was deleted",
+            first_replaced=first,
+            cursor=at.number,
+        )
+        log.error("reorg too deep; the indexer stops", reason=str(error))
+        return error
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def _position(self) -> CursorPosition | None:
+        async with self.session_factory() as session:
+            return await service.position(session, self.chain_id)
+
+    async def _stored_hashes(self, first: int, last: int) -> dict[int, str]:
+        async with self.session_factory() as session:
+            return await service.block_hashes(
+                session, chain_id=self.chain_id, first=first, last=last
+            )
+
+    async def _fence(self, session: AsyncSession, expected: CursorPosition | None) -> None:
+        found = await service.lock_position(session, self.chain_id)
+        if _place(found) != _place(expected):
+            raise CursorMoved(f"the cursor is at {found}, this process expected {expected}")
+
+    async def _latest(self) -> BlockHeader:
+        """The node's own head block (not the highest head ever seen): a shorter new branch
+        and a lagging node are told apart by its hash."""
+        return await self.rpc.latest_block()
+
+    async def _node_finalized(self, head: int) -> int:
+        final = await self.rpc.finalized_block()
+        number = head - self.confirmations if final is None else final.number
+        return max(0, min(number, head))
+
+    async def _headers(self, numbers: Iterable[int]) -> dict[int, BlockHeader]:
+        gate = asyncio.Semaphore(HEADER_CONCURRENCY)
+
+        async def one(number: int) -> BlockHeader:
+            async with gate:
+                return await self.rpc.block(number)
+
+        wanted = sorted(numbers)
+        found = await asyncio.gather(*(one(number) for number in wanted))
+        return dict(zip(wanted, found, strict=True))
+
+
+def _place(position: CursorPosition | None) -> tuple[int, str] | None:
+    return None if position is None else (position.number, position.hash)
 
 
 def _refuse_mismatched(events: list[service.RawEvent], headers: dict[int, BlockHeader]) -> None:
     """A log whose block hash is not its block's came from another branch: read again."""
     for event in events:
         if event.block_hash != headers[event.block_number].hash:
-            raise RpcError(
+            raise ChainMoved(
                 f"log {event.tx_hash}:{event.log_index} names block hash {event.block_hash}, "
                 f"but block {event.block_number} is {headers[event.block_number].hash}"
             )

@@ -8,11 +8,12 @@ harmless: events are keyed by (chain, tx hash, log index).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -167,3 +168,90 @@ async def write_batch(
             },
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CursorPosition:
+    """Where the database says the indexer is: the last block indexed and the last final one."""
+
+    number: int
+    hash: str
+    finalized: int
+
+
+def _fence_key(chain_id: int) -> int:
+    digest = hashlib.blake2b(f"gr8d.indexer.write:{chain_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def position(session: AsyncSession, chain_id: int) -> CursorPosition | None:
+    cursor = await read_cursor(session, chain_id)
+    if cursor is None:
+        return None
+    return CursorPosition(
+        cursor.last_block_number, cursor.last_block_hash, cursor.finalized_block_number
+    )
+
+
+async def lock_position(session: AsyncSession, chain_id: int) -> CursorPosition | None:
+    """The cursor, read under a transaction-scoped advisory lock that every write of the
+    indexer takes first: two processes that both believe they lead still write one at a time,
+    and the second sees that the cursor moved under it."""
+    await session.execute(select(func.pg_advisory_xact_lock(_fence_key(chain_id))))
+    row = (
+        await session.execute(
+            select(
+                IndexerCursor.last_block_number,
+                IndexerCursor.last_block_hash,
+                IndexerCursor.finalized_block_number,
+            ).where(IndexerCursor.chain_id == chain_id)
+        )
+    ).one_or_none()
+    return None if row is None else CursorPosition(*row)
+
+
+async def block_hashes(
+    session: AsyncSession, *, chain_id: int, first: int, last: int
+) -> dict[int, str]:
+    """The stored hash of each block first..last (inclusive) the indexer kept."""
+    rows = await session.execute(
+        select(ChainBlock.number, ChainBlock.hash).where(
+            ChainBlock.chain_id == chain_id, ChainBlock.number.between(first, last)
+        )
+    )
+    return {number: block_hash for number, block_hash in rows.tuples()}
+
+
+async def rewind_cursor(session: AsyncSession, *, chain_id: int, number: int, hash: str) -> None:
+    """After a reorg's blocks are unwound: the cursor goes back to the common ancestor."""
+    await session.execute(
+        update(IndexerCursor)
+        .where(IndexerCursor.chain_id == chain_id)
+        .values(last_block_number=number, last_block_hash=hash)
+    )
+
+
+_FORGET_FINAL_BLOCKS = text(
+    """
+    DELETE FROM chain_blocks AS b
+    WHERE b.chain_id = :chain_id AND b.number >= :first AND b.number < :below
+      AND NOT EXISTS (
+          SELECT 1 FROM chain_events AS e
+          WHERE e.chain_id = b.chain_id AND e.block_number = b.number
+      )
+    """
+)
+
+
+async def forget_final_blocks(
+    session: AsyncSession, *, chain_id: int, first: int, below: int
+) -> None:
+    """Headers of final blocks without events are no longer needed for reorg checks.
+
+    What stays is the same whatever the batches were: blocks with events, the last final block
+    (the settlement reads its time) and every block after it.
+    """
+    if below > first:
+        await session.execute(
+            _FORGET_FINAL_BLOCKS, {"chain_id": chain_id, "first": first, "below": below}
+        )
