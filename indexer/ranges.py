@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 import structlog
+from sha3 import keccak_256
 
 from indexer.rpc import LogRangeRefused, RefusalKind
 
@@ -158,3 +159,26 @@ class LogRangeFetcher:
             self._tuner.answered(last - first + 1, len(logs))
             yield LogChunk(first, last, logs)
             first = last + 1
+
+
+def bloom_may_contain(bloom: str, addresses: Sequence[str], topics: Sequence[str] = ()) -> bool:
+    """Whether a block's logs bloom allows a log of one of ``addresses`` (with topic0 in
+    ``topics`` when given): False proves the block has none; True only says it may.
+
+    A node that answers fewer logs than a block's bloom promises may be behind that block:
+    the caller reads the range again (a bloom's false positives make one re-read agreeing
+    with the first the proof that the block really has none).
+    """
+    bits = int(bloom, 16)
+
+    def present(value: str) -> bool:
+        digest = keccak_256(bytes.fromhex(value.removeprefix("0x"))).digest()
+        # Yellow paper: three 11-bit indices from the first six bytes of the Keccak hash.
+        return all(
+            bits >> (int.from_bytes(digest[index : index + 2], "big") & 2047) & 1
+            for index in (0, 2, 4)
+        )
+
+    if not any(present(address) for address in addresses):
+        return False
+    return not topics or any(present(topic) for topic in topics)

@@ -103,6 +103,7 @@ class BlockHeader:
     hash: str
     parent_hash: str
     timestamp: int
+    logs_bloom: str | None = None  # 0x + 512 hex digits, when the node sent it
 
 
 @dataclass(frozen=True, slots=True)
@@ -617,6 +618,17 @@ def _hash(value: Any) -> str:
     return value.lower()
 
 
+_BLOOM: Final = re.compile(r"^0x[0-9a-fA-F]{512}$")
+
+
+def _bloom(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _BLOOM.match(value):
+        raise RpcTransient(f"not a 256-byte logs bloom: {value!r:.80}")
+    return value.lower()
+
+
 def _header(found: Any) -> BlockHeader:
     if not isinstance(found, dict):
         raise RpcTransient(f"eth_getBlockByNumber: not a block: {found!r:.80}")
@@ -626,6 +638,7 @@ def _header(found: Any) -> BlockHeader:
             hash=_hash(found.get("hash")),
             parent_hash=_hash(found.get("parentHash")),
             timestamp=_quantity(found.get("timestamp")),
+            logs_bloom=_bloom(found.get("logsBloom")),
         )
     except RpcTransient as malformed:
         raise RpcTransient(f"eth_getBlockByNumber: malformed block ({malformed})") from None

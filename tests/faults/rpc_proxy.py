@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import random
@@ -107,6 +108,7 @@ class FaultyRpcProxy:
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
         self._client: aiohttp.ClientSession | None = None
+        self._stopping = asyncio.Event()
 
     @property
     def port(self) -> int:
@@ -138,6 +140,7 @@ class FaultyRpcProxy:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self._stopping.set()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._client is not None:
@@ -166,7 +169,10 @@ class FaultyRpcProxy:
                 request.transport.close()
             return web.Response(status=500)
         if fault == "hang":
-            await asyncio.sleep(self.faults.hang_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.faults.hang_seconds)
+        if self._stopping.is_set():
+            return web.Response(status=503, text="the proxy is stopping")
         if made_up is not None:
             return web.json_response(made_up[1])
         status, answer_body = await self._forward(body)

@@ -20,7 +20,7 @@ from web3.types import RPCEndpoint
 from db.models import ChainEvent
 from indexer.events import event_table
 from indexer.follower import ChainFollower
-from indexer.ranges import LogChunk, LogRangeFetcher, RangePolicy
+from indexer.ranges import LogChunk, LogRangeFetcher, RangePolicy, bloom_may_contain
 from indexer.rpc import BlockHeader, JsonRpc, RetryPolicy, RpcRejected, RpcUnavailable
 from tests.chain import Protocol, deployed_protocol, transact
 from tests.faults.rpc_proxy import MONAD_LOG_BLOCKS, Faults, FaultyRpcProxy
@@ -121,6 +121,23 @@ async def test_only_protocol_events_come_back_when_topics_are_given(
     chunks = await _all_chunks(fetcher, chain.deployments.start_block, head)
 
     assert sum(len(chunk.logs) for chunk in chunks) == len(STAKES) + 1
+
+
+async def test_a_block_bloom_admits_its_protocol_logs_and_rules_out_the_rest(
+    chain: Protocol, http: aiohttp.ClientSession
+) -> None:
+    _, logs, headers = await _reference(chain, http)
+    addresses, ours = list(chain.deployments.contracts.values()), list(event_table())
+    with_ours = {int(item["blockNumber"], 16) for item in logs if item["topics"][0] in ours}
+    with_others = {int(item["blockNumber"], 16) for item in logs} - with_ours
+
+    for header in headers:
+        assert header.logs_bloom is not None
+        may = bloom_may_contain(header.logs_bloom, addresses, ours)
+        assert may == (header.number in with_ours), header.number
+        if header.number in with_others:
+            assert bloom_may_contain(header.logs_bloom, addresses)
+    assert len(with_ours) == len(STAKES) + 1 and with_others
 
 
 async def test_a_dead_first_url_fails_over_to_the_second(
