@@ -115,3 +115,92 @@ class OwnAdminRights(DomainError):
 
     def __init__(self) -> None:
         super().__init__("administrators cannot demote or deactivate their own account")
+
+
+# --- wallets (Sign-In with Ethereum) -------------------------------------------------------
+
+
+class InvalidAddress(DomainError):
+    code = "INVALID_ADDRESS"
+
+    def __init__(self) -> None:
+        super().__init__("not a 0x-hex Ethereum address of 20 bytes")
+
+
+class MalformedSiweMessage(DomainError):
+    code = "INVALID_SIWE_MESSAGE"
+
+
+class ChallengeInvalid(DomainError):
+    """The nonce was never issued to this user, was already used, or has lapsed in Redis."""
+
+    code = "CHALLENGE_INVALID"
+
+    def __init__(self) -> None:
+        super().__init__("the challenge is unknown or already used; ask for a new one")
+
+
+class ChallengeExpired(DomainError):
+    code = "CHALLENGE_EXPIRED"
+
+    def __init__(self) -> None:
+        super().__init__("the challenge has expired; ask for a new one")
+
+
+class ChallengeNotYetValid(DomainError):
+    code = "CHALLENGE_NOT_YET_VALID"
+
+    def __init__(self) -> None:
+        super().__init__("the message is not valid yet (Not Before)")
+
+
+class SiweFieldMismatch(DomainError):
+    """A field of the signed message is not what this server issues: the signature was made
+    for another site, chain or wallet."""
+
+    def __init__(self, field: str, found: str, expected: str) -> None:
+        super().__init__(f"{field} is {found!r}; this server expects {expected!r}")
+
+
+class DomainMismatch(SiweFieldMismatch):
+    code = "DOMAIN_MISMATCH"
+
+
+class UriMismatch(SiweFieldMismatch):
+    code = "URI_MISMATCH"
+
+
+class ChainIdMismatch(SiweFieldMismatch):
+    code = "CHAIN_ID_MISMATCH"
+
+
+class AddressMismatch(SiweFieldMismatch):
+    code = "ADDRESS_MISMATCH"
+
+
+class SignatureInvalid(DomainError):
+    code = "SIGNATURE_INVALID"
+
+    def __init__(self) -> None:
+        super().__init__("the signature is not the message's address signing this message")
+
+
+class WalletOwnedByAnotherUser(DomainError):
+    kind = ErrorKind.CONFLICT
+    code = "WALLET_OWNED_BY_ANOTHER_USER"
+
+    def __init__(self) -> None:
+        super().__init__("this address is already verified by another account")
+
+
+class WalletNotFound(DomainError):
+    kind = ErrorKind.NOT_FOUND
+    code = "WALLET_NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__("no such wallet")
+
+
+class ChainConfigurationUnreadable(DomainError):
+    kind = ErrorKind.UNAVAILABLE
+    code = "CHAIN_CONFIGURATION_UNREADABLE"

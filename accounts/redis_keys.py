@@ -27,3 +27,11 @@ def rate_limit(ip: str, endpoint: str) -> str:
 
 def login_history(user_id: uuid.UUID) -> str:
     return f"login_history:{user_id}"
+
+
+SIWE_CHALLENGE_TTL_SECONDS = 600
+
+
+def siwe_challenge(nonce: str) -> str:
+    """A wallet-linking challenge (EIP-4361 nonce) until it is used once or lapses (10 min)."""
+    return f"siwe_challenge:{nonce}"

@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     api_rate_limit_per_minute: int = Field(default=100, ge=1)
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=1, le=65535)
+    # Sign-In with Ethereum (wallet linking): the site a signed message must name. The chain id
+    # comes from DEPLOYMENTS_FILE (Monad testnet's 10143 without one).
+    siwe_domain: str = "localhost"
+    siwe_uri: str = "http://localhost"
 
     base_fee_bps: int = Field(default=20, ge=0, le=10_000)
     credits_per_usdt0: int = Field(default=100, ge=1)
