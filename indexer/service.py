@@ -219,7 +219,7 @@ async def block_hashes(
             ChainBlock.chain_id == chain_id, ChainBlock.number.between(first, last)
         )
     )
-    return {number: block_hash for number, block_hash in rows.tuples()}
+    return {number: block_hash for number, block_hash in rows}
 
 
 async def rewind_cursor(session: AsyncSession, *, chain_id: int, number: int, hash: str) -> None:

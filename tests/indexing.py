@@ -1,0 +1,164 @@
+"""Helpers for the indexer's tests: chain activity, anvil's reorg tools, the users the
+projections need, and a dump of what the indexer wrote to compare two runs.
+
+Two runs end in "the same database" when `dump()` is equal: every table, every row, without
+the columns that are generated per run (surrogate ids, created/updated/confirmed times).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Base, Strategy, StrategyRegistration, User, Wallet
+from tests.chain import Protocol, transact
+from tests.factories import MINIMAL_DEFINITION
+
+G8D = 10**18
+STAKERS = (2, 3, 4)  # anvil accounts that stake
+AUTHOR = 5  # the anvil account that creates strategies
+# Columns whose values are made per run, not derived from the chain.
+VOLATILE_COLUMNS = frozenset({"created_at", "updated_at", "confirmed_at"})
+
+
+def fixed_id(name: str) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"gr8d-test:{name}")
+
+
+def uri(number: int) -> str:
+    return f"gr8d://strategies/{number}"
+
+
+# -- anvil ------------------------------------------------------------------------------------
+
+
+async def anvil(protocol: Protocol, method: str, *params: Any) -> Any:
+    answer = await protocol.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    if answer.get("error"):
+        raise AssertionError(f"{method}: {answer['error']}")
+    return answer.get("result")
+
+
+def call_request(
+    protocol: Protocol, contract: str, function: str, args: Sequence[Any], sender_index: int
+) -> dict[str, Any]:
+    """A transaction request for eth_sendTransaction / anvil_reorg: anvil signs it for its
+    unlocked dev account."""
+    target = protocol.contract(contract)
+    return {
+        "from": protocol.account(sender_index).address,
+        "to": target.address,
+        "data": target.encode_abi(function, args=list(args)),
+        "gas": hex(500_000),
+    }
+
+
+async def reorg(protocol: Protocol, depth: int, transactions: Sequence[tuple[Any, int]]) -> None:
+    """Replace the last `depth` blocks; each (request, offset) lands in new block `offset`."""
+    await anvil(protocol, "anvil_reorg", depth, [[tx, offset] for tx, offset in transactions])
+
+
+def create_strategy(protocol: Protocol, number: int) -> dict[str, Any]:
+    return call_request(protocol, "StrategyRegistry", "createStrategy", [uri(number)], AUTHOR)
+
+
+async def fund_stakers(protocol: Protocol, amount: int = 10**9) -> None:
+    owner = protocol.account(0)
+    token, staking = protocol.contract("G8DToken"), protocol.contract("G8DStaking")
+    for index in STAKERS:
+        user = protocol.account(index)
+        await transact(protocol.w3, token.functions.mint(user.address, amount * G8D), owner)
+        await transact(protocol.w3, token.functions.approve(staking.address, amount * G8D), user)
+
+
+def stake(protocol: Protocol, staker: int, amount: int) -> dict[str, Any]:
+    return call_request(protocol, "G8DStaking", "stake", [amount * G8D], staker)
+
+
+async def activity(protocol: Protocol, blocks: int, *, first_uri: int = 0) -> None:
+    """`blocks` blocks of protocol events: stakes of varied sizes and new strategies."""
+    for step in range(blocks):
+        if step % 3 == 2:
+            request = create_strategy(protocol, first_uri + step)
+        else:
+            request = stake(protocol, STAKERS[step % len(STAKERS)], 1_000 * (step + 1))
+        await anvil(protocol, "eth_sendTransaction", request)
+
+
+# -- the database -----------------------------------------------------------------------------
+
+
+async def seed_owners(session: AsyncSession, protocol: Protocol, *, uris: int = 40) -> None:
+    """Users with the stakers' and the author's verified wallets, and PENDING registrations
+    for the first `uris` strategy URIs, under fixed ids so two runs can be compared."""
+    for index in (*STAKERS, AUTHOR):
+        user_id = fixed_id(f"user-{index}")
+        await session.execute(
+            insert(User).values(
+                id=user_id, email=f"account-{index}@example.com", hashed_password="x"
+            )
+        )
+        await session.execute(
+            insert(Wallet).values(
+                id=fixed_id(f"wallet-{index}"),
+                user_id=user_id,
+                address=protocol.account(index).address.lower(),
+                is_verified=True,
+            )
+        )
+    author = fixed_id(f"user-{AUTHOR}")
+    for number in range(uris):
+        strategy_id = fixed_id(f"strategy-{number}")
+        await session.execute(
+            insert(Strategy).values(
+                id=strategy_id, user_id=author, name=f"s{number}", definition=MINIMAL_DEFINITION
+            )
+        )
+        await session.execute(
+            insert(StrategyRegistration).values(
+                id=fixed_id(f"registration-{number}"),
+                strategy_id=strategy_id,
+                author_id=author,
+                metadata_uri=uri(number),
+            )
+        )
+
+
+async def empty_all_tables(session: AsyncSession) -> None:
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+def _generated(column: Any) -> bool:
+    return bool(
+        column.name in VOLATILE_COLUMNS
+        or (column.primary_key and column.name == "id" and column.server_default is not None)
+        or (column.primary_key and column.name == "id" and column.autoincrement is True)
+    )
+
+
+async def dump(session: AsyncSession) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows (sorted), without the columns generated per run."""
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    for table in Base.metadata.sorted_tables:
+        columns = [column for column in table.columns if not _generated(column)]
+        rows = (await session.execute(select(*columns))).all()
+        found[table.name] = sorted((tuple(row) for row in rows), key=repr)
+    return found
+
+
+def differences(
+    got: dict[str, list[tuple[Any, ...]]], expected: dict[str, list[tuple[Any, ...]]]
+) -> dict[str, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+    """Per table: (rows only in `got`, rows only in `expected`); empty when equal."""
+    result = {}
+    for table in expected:
+        extra = [row for row in got[table] if row not in expected[table]]
+        missing = [row for row in expected[table] if row not in got[table]]
+        if extra or missing or len(got[table]) != len(expected[table]):
+            result[table] = (extra, missing)
+    return result

@@ -1,0 +1,256 @@
+"""Reorgs on a real anvil (anvil_reorg, evm_snapshot/evm_revert): after each, the database is
+exactly what a clean index of the final chain writes: events, blocks, cursor and projections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.models import ChainBlock, ChainEvent, IndexerCursor, StakingRecord
+from indexer.follower import ChainFollower, ReorgTooDeep, StepKind
+from indexer.rpc import JsonRpc
+from tests.chain import Protocol, deployed_protocol
+from tests.indexing import (
+    activity,
+    anvil,
+    create_strategy,
+    differences,
+    dump,
+    empty_all_tables,
+    fund_stakers,
+    reorg,
+    seed_owners,
+    stake,
+)
+
+STAKER = 2
+
+
+@pytest.fixture
+async def chain() -> AsyncIterator[Protocol]:
+    """A fresh protocol per test (reorgs change the chain), with funded stakers."""
+    async with deployed_protocol() as protocol:
+        await fund_stakers(protocol)
+        yield protocol
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def follower_of(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+    **options: Any,
+) -> ChainFollower:
+    options.setdefault("batch_blocks", 5)
+    options.setdefault("poll_seconds", 0.05)
+    return ChainFollower(
+        rpc=JsonRpc(http, chain.anvil.url),
+        session_factory=session_factory,
+        deployments=chain.deployments,
+        **options,
+    )
+
+
+async def head_of(chain: Protocol) -> int:
+    return int(await chain.w3.eth.block_number)
+
+
+@pytest.fixture
+async def seeded(chain: Protocol, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    async with session_factory() as session:
+        await seed_owners(session, chain)
+        await session.commit()
+
+
+async def clean_index_equals(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> dict[str, Any]:
+    """The database now, after which it is rebuilt by a clean index of the final chain and
+    compared: returns the differences (empty when equal) and the dump."""
+    async with session_factory() as session:
+        after_reorgs = await dump(session)
+        await empty_all_tables(session)
+        await seed_owners(session, chain)
+        await session.commit()
+    await follower_of(chain, http, session_factory, batch_blocks=1_000).index_until(
+        await head_of(chain)
+    )
+    async with session_factory() as session:
+        clean = await dump(session)
+    return {"differences": differences(after_reorgs, clean), "clean": clean}
+
+
+async def indexed_events(session_factory: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with session_factory() as session:
+        rows = await session.execute(
+            select(ChainEvent.block_number, ChainEvent.event_name).order_by(
+                ChainEvent.block_number, ChainEvent.log_index
+            )
+        )
+        return [f"{number}:{name}" for number, name in rows]
+
+
+@pytest.mark.usefixtures("seeded")
+@pytest.mark.parametrize("depth", [1, 3, 12])
+async def test_a_reorg_ends_in_the_database_of_a_clean_index(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+    depth: int,
+) -> None:
+    await activity(chain, 15)
+    follower = follower_of(chain, http, session_factory)
+    await follower.index_until(await head_of(chain))
+    before = await indexed_events(session_factory)
+
+    # The new branch: other stakes and a strategy in some of its blocks, none in others.
+    await reorg(
+        chain,
+        depth,
+        [(stake(chain, STAKER, 7), 0), (create_strategy(chain, 30), depth - 1)],
+    )
+    await follower.index_until(await head_of(chain))
+
+    outcome = await clean_index_equals(chain, http, session_factory)
+    assert outcome["differences"] == {}
+    assert await indexed_events(session_factory) != before
+
+
+@pytest.mark.usefixtures("seeded")
+async def test_a_shorter_new_branch_is_a_reorg_not_a_lagging_node(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await activity(chain, 6)
+    snapshot = await anvil(chain, "evm_snapshot")
+    await activity(chain, 6, first_uri=10)
+    follower = follower_of(chain, http, session_factory)
+    indexed_head = await head_of(chain)
+    await follower.index_until(indexed_head)
+
+    await anvil(chain, "evm_revert", snapshot)
+    await anvil(chain, "eth_sendTransaction", stake(chain, STAKER, 3))
+    await anvil(chain, "eth_sendTransaction", create_strategy(chain, 31))
+    shorter_head = await head_of(chain)
+    assert shorter_head < indexed_head
+    await follower.index_until(shorter_head)
+
+    async with session_factory() as session:
+        cursor = await session.scalar(select(IndexerCursor))
+    assert cursor is not None and cursor.last_block_number == shorter_head
+    assert (await clean_index_equals(chain, http, session_factory))["differences"] == {}
+
+
+@pytest.mark.usefixtures("seeded")
+async def test_the_same_height_reorged_again_and_again(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await activity(chain, 8)
+    follower = follower_of(chain, http, session_factory)
+    await follower.index_until(await head_of(chain))
+
+    for round_ in range(4):
+        await reorg(chain, 2, [(stake(chain, STAKER, 100 + round_), round_ % 2)])
+        await follower.index_until(await head_of(chain))
+
+    assert (await clean_index_equals(chain, http, session_factory))["differences"] == {}
+
+
+@pytest.mark.usefixtures("seeded")
+async def test_a_reorg_in_the_middle_of_a_backfill(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await activity(chain, 20)
+    head = await head_of(chain)
+    follower = follower_of(chain, http, session_factory, batch_blocks=2)
+    # The backfill has read up to two blocks below the head when the last six are replaced.
+    while (await follower.step(head)).cursor < head - 2:
+        pass
+    await reorg(chain, 6, [(create_strategy(chain, 32), 1), (stake(chain, STAKER, 9), 4)])
+
+    await follower.index_until(await head_of(chain))
+
+    assert (await clean_index_equals(chain, http, session_factory))["differences"] == {}
+
+
+@pytest.mark.usefixtures("seeded")
+async def test_a_reorg_deeper_than_max_reorg_depth_stops_with_nothing_deleted(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await activity(chain, 10)
+    follower = follower_of(chain, http, session_factory, max_reorg_depth=4)
+    await follower.index_until(await head_of(chain))
+    async with session_factory() as session:
+        before = await dump(session)
+
+    await reorg(chain, 5, [(stake(chain, STAKER, 5), 0)])
+    with pytest.raises(ReorgTooDeep) as stopped:
+        await follower.index_until(await head_of(chain))
+
+    assert "MAX_REORG_DEPTH=4" in str(stopped.value)
+    async with session_factory() as session:
+        assert await dump(session) == before
+
+
+@pytest.mark.usefixtures("seeded")
+async def test_a_reorg_of_exactly_max_reorg_depth_is_unwound(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await activity(chain, 10)
+    follower = follower_of(chain, http, session_factory, max_reorg_depth=4)
+    await follower.index_until(await head_of(chain))
+
+    await reorg(chain, 4, [(stake(chain, STAKER, 5), 0)])
+    results = [await follower.step(), await follower.step()]
+
+    assert [result.kind for result in results] == [StepKind.UNWOUND, StepKind.INDEXED]
+    assert (await clean_index_equals(chain, http, session_factory))["differences"] == {}
+
+
+@pytest.mark.usefixtures("seeded")
+async def test_blocks_at_or_below_the_nodes_finalized_block_are_final(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """anvil's finalized block is its head − 64: stakes below it are CONFIRMED, and of the
+    final blocks only those with events and the last final one keep their header."""
+    await activity(chain, 6)
+    await anvil(chain, "anvil_mine", hex(70))
+    await activity(chain, 3, first_uri=20)
+    head = await head_of(chain)
+    finalized = (await chain.w3.eth.get_block("finalized"))["number"]
+    await follower_of(chain, http, session_factory, batch_blocks=25).index_until(head)
+
+    async with session_factory() as session:
+        cursor = await session.scalar(select(IndexerCursor))
+        blocks = set((await session.scalars(select(ChainBlock.number))).all())
+        event_blocks = set((await session.scalars(select(ChainEvent.block_number))).all())
+        records = (await session.scalars(select(StakingRecord))).all()
+    final = {record.status for record in records if (record.block_number or 0) <= finalized}
+    recent = {record.status for record in records if (record.block_number or 0) > finalized}
+    assert cursor is not None and cursor.finalized_block_number == finalized == head - 64
+    assert blocks == event_blocks | set(range(finalized, head + 1))
+    assert (final, recent) == ({"CONFIRMED"}, {"PENDING"})
