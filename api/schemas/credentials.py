@@ -1,0 +1,80 @@
+"""Bodies of the credentials area. Plaintext comes in; only a mask ever goes out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from api.pagination import PageQuery
+from db.enums import CredentialType
+
+MIN_KEY_LENGTH = 8  # so the 4 characters shown are never the whole key
+MAX_SECRET_LENGTH = 4096
+
+
+class CredentialIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: CredentialType
+    provider: str = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9 ._\-]+$")
+    api_key: SecretStr = Field(
+        min_length=MIN_KEY_LENGTH,
+        max_length=MAX_SECRET_LENGTH,
+        description="stored encrypted; only its last 4 characters are ever shown",
+    )
+    api_secret: SecretStr | None = Field(
+        default=None, min_length=MIN_KEY_LENGTH, max_length=MAX_SECRET_LENGTH
+    )
+    nickname: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class CredentialPatch(BaseModel):
+    """Only the fields sent change; `nickname: null` clears it, `api_secret: null` removes
+    the secret. A new `api_key` replaces the stored one (it cannot be removed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nickname: str | None = Field(default=None, min_length=1, max_length=100)
+    is_active: bool = True
+    api_key: SecretStr | None = Field(
+        default=None, min_length=MIN_KEY_LENGTH, max_length=MAX_SECRET_LENGTH
+    )
+    api_secret: SecretStr | None = Field(
+        default=None, min_length=MIN_KEY_LENGTH, max_length=MAX_SECRET_LENGTH
+    )
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_stays(cls, api_key: SecretStr | None) -> SecretStr:
+        if api_key is None:
+            raise ValueError("the API key cannot be removed; send a new one or delete")
+        return api_key
+
+    def changes(self) -> dict[str, Any]:
+        """The fields sent, secrets as plain strings (for accounts.credentials only)."""
+        sent = {name: getattr(self, name) for name in self.model_fields_set}
+        return {
+            name: value.get_secret_value() if isinstance(value, SecretStr) else value
+            for name, value in sent.items()
+        }
+
+
+class CredentialOut(BaseModel):
+    id: uuid.UUID
+    type: CredentialType
+    provider: str
+    nickname: str | None
+    api_key_last4: str | None = Field(
+        description="the key's last 4 characters; null when the stored key cannot be decrypted"
+    )
+    has_secret: bool
+    is_active: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CredentialQuery(PageQuery):
+    type: CredentialType | None = None
