@@ -188,3 +188,72 @@ class FillDayClosed(DomainError):
     def __init__(self, day: str) -> None:
         super().__init__(f"{day} is settled already; a fill dated in it can no longer be recorded")
         self.day = day
+
+
+# --- templates and back-tests -------------------------------------------------------------
+
+
+class TemplateNotFound(DomainError):
+    """No such template, or one the caller may not see (an unpublished one of someone else)."""
+
+    kind = ErrorKind.NOT_FOUND
+    code = "TEMPLATE_NOT_FOUND"
+
+    def __init__(self, template_id: uuid.UUID) -> None:
+        super().__init__(f"template {template_id} not found")
+        self.template_id = template_id
+
+
+class TemplateAlreadyPublished(DomainError):
+    kind = ErrorKind.CONFLICT
+    code = "TEMPLATE_ALREADY_PUBLISHED"
+
+    def __init__(self, template_id: uuid.UUID) -> None:
+        super().__init__(f"the strategy is already published as template {template_id}")
+        self.template_id = template_id
+
+
+class TemplateInactive(DomainError):
+    kind = ErrorKind.CONFLICT
+    code = "TEMPLATE_INACTIVE"
+
+    def __init__(self, template_id: uuid.UUID) -> None:
+        super().__init__(f"template {template_id} is unpublished; publish the strategy again")
+        self.template_id = template_id
+
+
+class OwnTemplate(DomainError):
+    kind = ErrorKind.CONFLICT
+    code = "OWN_TEMPLATE"
+
+    def __init__(self, template_id: uuid.UUID) -> None:
+        super().__init__(f"template {template_id} is your own; it cannot be cloned by you")
+        self.template_id = template_id
+
+
+class BacktestNotFound(DomainError):
+    kind = ErrorKind.NOT_FOUND
+    code = "BACKTEST_NOT_FOUND"
+
+    def __init__(self, backtest_id: uuid.UUID) -> None:
+        super().__init__(f"back-test {backtest_id} not found")
+        self.backtest_id = backtest_id
+
+
+class InvalidBacktestTransition(DomainError):
+    kind = ErrorKind.CONFLICT
+    code = "INVALID_BACKTEST_TRANSITION"
+
+    def __init__(self, current: str, wanted: str) -> None:
+        super().__init__(f"a {current} back-test cannot become {wanted}")
+        self.current = current
+        self.wanted = wanted
+
+
+class BacktestRunning(DomainError):
+    kind = ErrorKind.CONFLICT
+    code = "BACKTEST_RUNNING"
+
+    def __init__(self, backtest_id: uuid.UUID) -> None:
+        super().__init__(f"back-test {backtest_id} is running; delete it once it has finished")
+        self.backtest_id = backtest_id
