@@ -29,6 +29,28 @@ def login_history(user_id: uuid.UUID) -> str:
     return f"login_history:{user_id}"
 
 
+# Beyond api.md's table (auth state still lives only in Redis): the lockout of an email and the
+# moment a user's sessions were revoked.
+LOGIN_FAILURE_WINDOW_SECONDS = 900
+LOGIN_LOCK_SECONDS = 900
+
+
+def login_failures(email_digest: str) -> str:
+    """Times of recent failed logins for one email (sorted set), known account or not."""
+    return f"login_failures:{email_digest}"
+
+
+def login_lock(email_digest: str) -> str:
+    """Present while logins to that email are locked."""
+    return f"login_lock:{email_digest}"
+
+
+def sessions_revoked(user_id: uuid.UUID) -> str:
+    """Access tokens of this user issued before `before` are refused, except the `keep:{jti}`
+    ones; it lives as long as an access token can."""
+    return f"sessions_revoked:{user_id}"
+
+
 SIWE_CHALLENGE_TTL_SECONDS = 600
 
 

@@ -8,7 +8,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts import redis_keys
+from accounts import sessions
 from accounts.errors import InvalidToken
 from accounts.tokens import decode_access_token
 from api.problems import Problem, unauthenticated
@@ -57,15 +57,23 @@ async def authenticate(
 async def signed_in_user(
     token: str, *, settings: Settings, redis: Redis, session: AsyncSession
 ) -> Principal:
-    """A valid, not logged-out access token of an active user; 401 otherwise."""
+    """A valid access token of an active user, neither logged out nor issued before its
+    user's sessions were revoked (password change, logout everywhere); 401 otherwise."""
     try:
         claims = decode_access_token(
             token, secret=settings.jwt_secret_key, issuer=settings.jwt_issuer
         )
     except InvalidToken as error:
         raise unauthenticated(str(error)) from None
-    if await redis.exists(redis_keys.blacklist(token)):
-        raise unauthenticated("the access token was logged out")
+    refusal = await sessions.access_token_refusal(
+        redis,
+        token=token,
+        user_id=claims.user_id,
+        token_id=claims.token_id,
+        issued_at=claims.issued_at,
+    )
+    if refusal is not None:
+        raise unauthenticated(refusal)
     user = await session.get(User, claims.user_id)
     if user is None or not user.is_active:
         raise unauthenticated("the account is not active")

@@ -172,9 +172,11 @@ def api(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 
 def _register_part_commands() -> None:
+    from accounts.cli import admin
     from indexer.cli import devchain, indexer
     from settlement.cli import settle
 
+    cli.add_command(admin)
     cli.add_command(devchain)
     cli.add_command(indexer)
     cli.add_command(settle)
