@@ -31,6 +31,7 @@ DEFAULT_DEPLOYMENTS_FILE: Final = Path("deployments.dev.json")
 EXIT_FAILURE: Final = 1
 EXIT_REORG_TOO_DEEP: Final = 3
 HEAD: Final = "head"
+DEFAULT_BATCH_BLOCKS: Final = 1_000
 # Monad makes a block about every 0.4 s; following polls no faster than that.
 FOLLOW_POLL_SECONDS: Final = 0.4
 # A database that does not answer within this many seconds counts as away (paused, cut off).
@@ -147,15 +148,24 @@ class UntilBlock(click.ParamType[int | str]):
     help="Backfill up to block N (or up to the head when it starts: `head`), then exit 0 "
     "(default: follow the head until stopped).",
 )
+@click.option(
+    "--batch-blocks",
+    type=click.IntRange(1),
+    default=DEFAULT_BATCH_BLOCKS,
+    show_default=True,
+    help="At most this many blocks per batch (one transaction); the provider may allow fewer.",
+)
 @click.pass_context
-def indexer(ctx: click.Context, until_block: int | str | None) -> None:
+def indexer(ctx: click.Context, until_block: int | str | None, batch_blocks: int) -> None:
     """The indexer alone: protocol events into chain_events and the tables they project to.
 
     Exit codes: 0 done, 1 failure, 2 bad configuration, 3 a reorg deeper than MAX_REORG_DEPTH
     (nothing deleted)."""
     from gr8d.cli import _until_signal
 
-    work = run_indexer(ctx.obj, until_block=until_block, progress_bar=True)
+    work = run_indexer(
+        ctx.obj, until_block=until_block, batch_blocks=batch_blocks, progress_bar=True
+    )
     sys.exit(asyncio.run(_until_signal(work)))
 
 
@@ -163,6 +173,7 @@ async def run_indexer(
     settings: Settings,
     *,
     until_block: int | str | None = None,
+    batch_blocks: int = DEFAULT_BATCH_BLOCKS,
     progress_bar: bool = False,
     timings: LeaderTimings | None = None,
 ) -> int:
@@ -183,6 +194,7 @@ async def run_indexer(
                 rpc=JsonRpc(http, settings.rpc_urls),
                 session_factory=create_session_factory(engine),
                 deployments=deployments,
+                batch_blocks=batch_blocks,
                 confirmations=settings.confirmations,
                 max_reorg_depth=settings.max_reorg_depth,
                 poll_seconds=FOLLOW_POLL_SECONDS,

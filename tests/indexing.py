@@ -162,3 +162,23 @@ def differences(
         if extra or missing or len(got[table]) != len(expected[table]):
             result[table] = (extra, missing)
     return result
+
+
+async def busy_chain(
+    protocol: Protocol, *, events: int, per_block: int = 3, empty_between: int = 8
+) -> None:
+    """`events` protocol events, `per_block` in a block, `empty_between` empty blocks after
+    each: a chain long enough for a backfill of many small batches, built in a second."""
+    await anvil(protocol, "evm_setAutomine", False)
+    try:
+        for first in range(0, events, per_block):
+            for step in range(first, min(events, first + per_block)):
+                if step % 4 == 3:
+                    request = create_strategy(protocol, step // 4)
+                else:
+                    request = stake(protocol, STAKERS[step % len(STAKERS)], 10 + step)
+                await anvil(protocol, "eth_sendTransaction", request)
+            await anvil(protocol, "evm_mine")
+            await anvil(protocol, "anvil_mine", hex(empty_between))
+    finally:
+        await anvil(protocol, "evm_setAutomine", True)
