@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Secret, StringConstraints, field_validator
 
 from api.pagination import PageQuery
+from api.schemas.text import StoredText
 from db.enums import CredentialType
 
 MIN_KEY_LENGTH = 8  # so the 4 characters shown are never the whole key
 MAX_SECRET_LENGTH = 4096
+
+
+# A key or secret: never echoed (Secret hides it from repr and dumps), NUL-free and valid
+# Unicode so it can be sealed.
+SecretText = Annotated[
+    Secret[
+        Annotated[
+            str,
+            StringConstraints(
+                min_length=MIN_KEY_LENGTH, max_length=MAX_SECRET_LENGTH, pattern=r"^[^\x00]*$"
+            ),
+        ]
+    ],
+    Field(json_schema_extra={"writeOnly": True, "format": "password"}),
+]
 
 
 class CredentialIn(BaseModel):
@@ -20,15 +36,11 @@ class CredentialIn(BaseModel):
 
     type: CredentialType
     provider: str = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9 ._\-]+$")
-    api_key: SecretStr = Field(
-        min_length=MIN_KEY_LENGTH,
-        max_length=MAX_SECRET_LENGTH,
-        description="stored encrypted; only its last 4 characters are ever shown",
+    api_key: SecretText = Field(
+        description="stored encrypted; only its last 4 characters are ever shown"
     )
-    api_secret: SecretStr | None = Field(
-        default=None, min_length=MIN_KEY_LENGTH, max_length=MAX_SECRET_LENGTH
-    )
-    nickname: str | None = Field(default=None, min_length=1, max_length=100)
+    api_secret: SecretText | None = None
+    nickname: StoredText | None = Field(default=None, min_length=1, max_length=100)
 
 
 class CredentialPatch(BaseModel):
@@ -37,18 +49,14 @@ class CredentialPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    nickname: str | None = Field(default=None, min_length=1, max_length=100)
+    nickname: StoredText | None = Field(default=None, min_length=1, max_length=100)
     is_active: bool = True
-    api_key: SecretStr | None = Field(
-        default=None, min_length=MIN_KEY_LENGTH, max_length=MAX_SECRET_LENGTH
-    )
-    api_secret: SecretStr | None = Field(
-        default=None, min_length=MIN_KEY_LENGTH, max_length=MAX_SECRET_LENGTH
-    )
+    api_key: SecretText | None = None
+    api_secret: SecretText | None = None
 
     @field_validator("api_key")
     @classmethod
-    def _key_stays(cls, api_key: SecretStr | None) -> SecretStr:
+    def _key_stays(cls, api_key: Secret[str] | None) -> Secret[str]:
         if api_key is None:
             raise ValueError("the API key cannot be removed; send a new one or delete")
         return api_key
@@ -57,7 +65,7 @@ class CredentialPatch(BaseModel):
         """The fields sent, secrets as plain strings (for accounts.credentials only)."""
         sent = {name: getattr(self, name) for name in self.model_fields_set}
         return {
-            name: value.get_secret_value() if isinstance(value, SecretStr) else value
+            name: value.get_secret_value() if isinstance(value, Secret) else value
             for name, value in sent.items()
         }
 

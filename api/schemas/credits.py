@@ -8,6 +8,7 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.pagination import PageQuery
+from api.schemas.text import StoredText
 from db.enums import TransactionType
 from db.models import CreditTransaction
 
@@ -66,7 +67,7 @@ class AdjustmentIn(BaseModel):
         description="signed, never 0",
         json_schema_extra={"not": {"const": 0}},
     )
-    description: str = Field(min_length=1, max_length=500)
+    description: StoredText = Field(min_length=1, max_length=500)
 
     @field_validator("amount")
     @classmethod
