@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from accounts.passwords import MAX_LENGTH
 from accounts.sessions import LoginAttempt
 from api.pagination import PageQuery
-from api.schemas.auth import FullName, Password
+from api.schemas.auth import FullName, NoNul, Password
 from db.models import User
 
 
@@ -70,7 +70,7 @@ class LoginAttemptOut(BaseModel):
 
 
 class UserSearch(PageQuery):
-    email: str | None = Field(
+    email: Annotated[str, NoNul] | None = Field(
         default=None, min_length=1, max_length=255, description="part of the email, any case"
     )
 

@@ -93,8 +93,12 @@ async def test_registering_an_email_twice_in_any_case_is_a_conflict(client: Clie
             ["body", "is_superuser"],
         ),
         ({"password": PASSWORD}, ["body", "email"]),
+        (
+            {"email": "nul@example.com", "password": PASSWORD, "full_name": "a\x00b"},
+            ["body", "full_name"],
+        ),
     ],
-    ids=["short password", "long password", "bad email", "extra field", "missing email"],
+    ids=["short password", "long password", "bad email", "extra field", "missing email", "NUL"],
 )
 async def test_registration_refuses_invalid_bodies_and_stores_nothing(
     client: Client,
@@ -108,6 +112,25 @@ async def test_registration_refuses_invalid_bodies_and_stores_nothing(
     assert [error["loc"] for error in body["errors"]] == [location]
     async with session_factory() as session:
         assert await session.scalar(select(User.id)) is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "location"),
+    [
+        ({"email": "a@example.com"}, ["body", "password"]),
+        ({"email": "a@example.com", "password": PASSWORD, "remember": True}, ["body", "remember"]),
+        ({"email": "a\x00@example.com", "password": PASSWORD}, ["body", "email"]),
+        ({"email": "a@example.com", "password": "x" * 129}, ["body", "password"]),
+    ],
+    ids=["missing password", "extra field", "NUL in email", "long password"],
+)
+async def test_login_refuses_invalid_bodies(
+    client: Client, payload: dict[str, object], location: list[str]
+) -> None:
+    response = await client.post("/api/v1/auth/login", json=payload)
+    body = await response.json()
+    assert response.status == 422 and body["code"] == "VALIDATION_ERROR"
+    assert [error["loc"] for error in body["errors"]] == [location]
 
 
 async def test_login_gives_a_bearer_token_and_a_strict_http_only_refresh_cookie(
