@@ -137,7 +137,7 @@ class ChallengeInvalid(DomainError):
     code = "CHALLENGE_INVALID"
 
     def __init__(self) -> None:
-        super().__init__("the challenge is unknown or already used; ask for a new one")
+        super().__init__("the challenge is unknown, already used or lapsed; ask for a new one")
 
 
 class ChallengeExpired(DomainError):
