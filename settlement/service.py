@@ -18,8 +18,8 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import ledger
-from db.enums import RoyaltyStatus, TransactionType
-from db.models import AuthorRoyalty
+from db.enums import PaidVia, RoyaltyStatus, SettlementStatus, TransactionType
+from db.models import AuthorRoyalty, Settlement
 from gr8d.config import Settings
 from settlement import rules
 from settlement.errors import (
@@ -27,6 +27,8 @@ from settlement.errors import (
     PeriodNotFinal,
     RoyaltyNotFound,
     RoyaltyNotPayable,
+    SettlementNotFound,
+    SettlementNotPending,
 )
 from settlement.merkle import execution_leaf_hash, root_of_leaf_hashes
 
@@ -296,24 +298,93 @@ async def _collect(
     for row in payable:
         if batch.balance(row.user_id) < row.fee.fee_credits:
             continue
-        batch.add(
+        add_fee_postings(
+            batch,
+            settlement_id=row.id,
             user_id=row.user_id,
-            amount=-row.fee.fee_credits,
-            type=TransactionType.SETTLEMENT_FEE,
-            reference_id=row.id,
+            author_id=row.author_id,
+            fee_credits=row.fee.fee_credits,
+            author_fee_credits=row.fee.author_fee_credits,
         )
-        if row.fee.author_fee_credits:
-            batch.add(
-                user_id=row.author_id,
-                amount=row.fee.author_fee_credits,
-                type=TransactionType.AUTHOR_FEE,
-                reference_id=row.id,
-            )
         paid.add(row.id)
         report.credits_collected += row.fee.fee_credits
         report.author_credits += row.fee.author_fee_credits
     report.settlements_collected = len(paid)
     return batch, paid
+
+
+def add_fee_postings(
+    batch: ledger.LedgerBatch,
+    *,
+    settlement_id: uuid.UUID,
+    user_id: uuid.UUID,
+    author_id: uuid.UUID,
+    fee_credits: int,
+    author_fee_credits: int,
+) -> None:
+    """Step 7's postings of one settlement: SETTLEMENT_FEE (−fee) to the user and AUTHOR_FEE
+    (+share) to the author, both referring to the settlement. The same postings whether the
+    daily run collects the fee or the user pays it later (pay_settlement_in_credits)."""
+    batch.add(
+        user_id=user_id,
+        amount=-fee_credits,
+        type=TransactionType.SETTLEMENT_FEE,
+        reference_id=settlement_id,
+    )
+    if author_fee_credits:
+        batch.add(
+            user_id=author_id,
+            amount=author_fee_credits,
+            type=TransactionType.AUTHOR_FEE,
+            reference_id=settlement_id,
+        )
+
+
+async def pay_settlement_in_credits(
+    session: AsyncSession, *, settlement_id: uuid.UUID, user_id: uuid.UUID
+) -> Settlement:
+    """The user pays one of their PENDING settlements in credits: the postings of step 7, then
+    PAID via CREDITS. SettlementNotFound for another user's settlement, SettlementNotPending
+    when it is PAID (in credits or on chain) or FAILED, InsufficientCredits when the balance
+    does not cover it (nothing moves)."""
+    settlement = await session.scalar(
+        select(Settlement)
+        .where(Settlement.id == settlement_id, Settlement.user_id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if settlement is None:
+        raise SettlementNotFound(settlement_id)
+    if settlement.status != SettlementStatus.PENDING.value:
+        raise SettlementNotPending(settlement_id, settlement.status)
+    if settlement.fee_credits:
+        batch = await ledger.open_batch(
+            session,
+            [settlement.user_id, settlement.author_id],
+            checked_references=[
+                (settlement.user_id, TransactionType.SETTLEMENT_FEE, settlement.id)
+            ],
+        )
+        add_fee_postings(
+            batch,
+            settlement_id=settlement.id,
+            user_id=settlement.user_id,
+            author_id=settlement.author_id,
+            fee_credits=settlement.fee_credits,
+            author_fee_credits=settlement.author_fee_credits,
+        )
+        await batch.flush()
+    await session.execute(
+        update(Settlement)
+        .where(Settlement.id == settlement.id)
+        .values(
+            status=SettlementStatus.PAID.value,
+            paid_via=PaidVia.CREDITS.value,
+            paid_at=dt.datetime.now(dt.UTC),
+        )
+    )
+    await session.refresh(settlement)
+    return settlement
 
 
 # --- Merkle roots of the day ------------------------------------------------------------
