@@ -19,6 +19,9 @@ from strategies.backtests import BacktestMetrics, BacktestRequest
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 MAX_INT = 2**31 - 1
+# NUMERIC(20,8) and NUMERIC(10,4) hold at most 12 and 6 digits before the point.
+CAPITAL_LIMIT = Decimal(10**12)
+SHARPE_LIMIT = Decimal(10**6)
 
 
 def _in_range(moment: dt.datetime) -> dt.datetime:
@@ -39,7 +42,7 @@ class BacktestIn(BaseModel):
     timeframe: Timeframe
     start_date: AwareDatetime
     end_date: AwareDatetime
-    initial_capital: Decimal = Field(gt=0, max_digits=20, decimal_places=8)
+    initial_capital: Decimal = Field(gt=0, lt=CAPITAL_LIMIT, max_digits=20, decimal_places=8)
 
     _dates_in_range = field_validator("start_date", "end_date")(_in_range)
 
@@ -67,11 +70,15 @@ class BacktestReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal[BacktestStatus.RUNNING, BacktestStatus.COMPLETED, BacktestStatus.FAILED]
-    final_capital: Decimal | None = Field(default=None, ge=0, max_digits=20, decimal_places=8)
+    final_capital: Decimal | None = Field(
+        default=None, ge=0, lt=CAPITAL_LIMIT, max_digits=20, decimal_places=8
+    )
     total_return_bp: int | None = Field(default=None, ge=-10_000, le=MAX_INT)
     mdd_bp: int | None = Field(default=None, ge=0, le=10_000)
     win_rate_bp: int | None = Field(default=None, ge=0, le=10_000)
-    sharpe_ratio: Decimal | None = Field(default=None, max_digits=10, decimal_places=4)
+    sharpe_ratio: Decimal | None = Field(
+        default=None, gt=-SHARPE_LIMIT, lt=SHARPE_LIMIT, max_digits=10, decimal_places=4
+    )
     trade_count: int | None = Field(default=None, ge=0, le=MAX_INT)
     error_message: StoredText | None = Field(default=None, max_length=2000)
 

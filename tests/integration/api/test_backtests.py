@@ -178,6 +178,7 @@ async def test_a_backtest_request_is_validated(
         ({"start_date": "0001-01-01T00:00:00+01:00"}, ["body", "start_date"]),
         ({"initial_capital": "0"}, ["body", "initial_capital"]),
         ({"initial_capital": "1.123456789"}, ["body", "initial_capital"]),
+        ({"initial_capital": "1" + "0" * 12}, ["body", "initial_capital"]),
         ({"timeframe": "1 hour"}, ["body", "timeframe"]),
         ({"symbol": ""}, ["body", "symbol"]),
         ({"strategy_id": "x"}, ["body", "strategy_id"]),
@@ -356,6 +357,7 @@ async def test_reports_are_validated(
         {"status": "RUNNING", "error_message": "x"},
         {"status": "COMPLETED", **METRICS, "win_rate_bp": 10_001},
         {"status": "COMPLETED", **METRICS, "final_capital": "NaN"},
+        {"status": "COMPLETED", **METRICS, "sharpe_ratio": "1234567"},
     ):
         response = await report(client, service_headers, body["id"], **payload)
         assert response.status == 422, payload
