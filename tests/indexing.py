@@ -7,15 +7,20 @@ the columns that are generated per run (surrogate ids, created/updated/confirmed
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 from sqlalchemy import insert, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import Base, Strategy, StrategyRegistration, User, Wallet
-from tests.chain import Protocol, transact
+from indexer.follower import ChainFollower
+from indexer.rpc import JsonRpc
+from tests.chain import Protocol, deployed_protocol, transact
 from tests.factories import MINIMAL_DEFINITION
 
 G8D = 10**18
@@ -182,3 +187,42 @@ async def busy_chain(
             await anvil(protocol, "anvil_mine", hex(empty_between))
     finally:
         await anvil(protocol, "evm_setAutomine", True)
+
+
+@contextlib.asynccontextmanager
+async def busy_protocol(*, events: int, empty_between: int = 10) -> AsyncIterator[Protocol]:
+    """The protocol on a private anvil with funded stakers and `events` events."""
+    async with deployed_protocol() as protocol:
+        await fund_stakers(protocol)
+        await busy_chain(protocol, events=events, empty_between=empty_between)
+        yield protocol
+
+
+async def clean_index_dump(
+    chain: Protocol, session_factory: async_sessionmaker[AsyncSession], head: int
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Empty the database, seed the owners, index up to `head` in-process in one go, dump."""
+    async with session_factory() as session:
+        await empty_all_tables(session)
+        await seed_owners(session, chain)
+        await session.commit()
+    async with aiohttp.ClientSession() as http:
+        follower = ChainFollower(
+            rpc=JsonRpc(http, chain.anvil.url),
+            session_factory=session_factory,
+            deployments=chain.deployments,
+        )
+        await follower.index_until(head)
+    async with session_factory() as session:
+        return await dump(session)
+
+
+def indexer_environment(chain: Protocol, database_url: str, folder: Path) -> dict[str, str]:
+    """The environment `gr8d indexer` needs for this chain (the deployments file in `folder`)."""
+    deployments_file = folder / "deployments.json"
+    chain.deployments.write(deployments_file)
+    return {
+        "DATABASE_URL": database_url,
+        "RPC_URLS": chain.anvil.url,
+        "DEPLOYMENTS_FILE": str(deployments_file),
+    }

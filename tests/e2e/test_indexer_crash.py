@@ -8,16 +8,19 @@ import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import ChainEvent
-from indexer.follower import ChainFollower
-from indexer.rpc import JsonRpc
-from tests.chain import Protocol, deployed_protocol
-from tests.indexing import busy_chain, differences, dump, empty_all_tables, fund_stakers
+from tests.chain import Protocol
+from tests.indexing import (
+    busy_protocol,
+    clean_index_dump,
+    differences,
+    dump,
+    indexer_environment,
+)
 from tests.indexing import seed_owners as seed
 from tests.processes import Gr8d, cursor_block, start_gr8d, wait_until
 
@@ -28,28 +31,8 @@ SEED = 20261124
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def busy() -> AsyncIterator[Protocol]:
-    async with deployed_protocol() as protocol:
-        await fund_stakers(protocol)
-        await busy_chain(protocol, events=EVENTS, empty_between=10)
+    async with busy_protocol(events=EVENTS) as protocol:
         yield protocol
-
-
-async def clean_dump(
-    chain: Protocol, session_factory: async_sessionmaker[AsyncSession], head: int
-) -> dict[str, list[tuple[object, ...]]]:
-    async with session_factory() as session:
-        await empty_all_tables(session)
-        await seed(session, chain)
-        await session.commit()
-    async with aiohttp.ClientSession() as http:
-        follower = ChainFollower(
-            rpc=JsonRpc(http, chain.anvil.url),
-            session_factory=session_factory,
-            deployments=chain.deployments,
-        )
-        await follower.index_until(head)
-    async with session_factory() as session:
-        return await dump(session)
 
 
 async def test_kill_9_at_random_moments_of_a_backfill_loses_and_duplicates_nothing(
@@ -61,14 +44,8 @@ async def test_kill_9_at_random_moments_of_a_backfill_loses_and_duplicates_nothi
     async with session_factory() as session:
         await seed(session, busy)
         await session.commit()
-    deployments_file = tmp_path / "deployments.json"
-    busy.deployments.write(deployments_file)
+    env = indexer_environment(busy, database_url, tmp_path)
     head = int(await busy.w3.eth.block_number)
-    env = {
-        "DATABASE_URL": database_url,
-        "RPC_URLS": busy.anvil.url,
-        "DEPLOYMENTS_FILE": str(deployments_file),
-    }
     arguments = ["indexer", "--until-block", str(head), "--batch-blocks", "2"]
     log_path = tmp_path / "indexer.log"
     rng = random.Random(SEED)
@@ -97,4 +74,4 @@ async def test_kill_9_at_random_moments_of_a_backfill_loses_and_duplicates_nothi
         after_kills = await dump(session)
         events = await session.scalar(select(func.count()).select_from(ChainEvent))
     assert events == EVENTS
-    assert differences(after_kills, await clean_dump(busy, session_factory, head)) == {}
+    assert differences(after_kills, await clean_index_dump(busy, session_factory, head)) == {}
