@@ -197,9 +197,39 @@ def execution_leaf_hash(
     return keccak(keccak(encoded))
 
 
+ENCODED_LEAF_BYTES: Final = _WORD * len(LEAF_TYPES)
+"""Length of one leaf's ``abi.encode(values)``: every type in ``LEAF_TYPES`` is one word."""
+
+
+def leaf_hashes_of_encoded(encoded: bytes) -> list[bytes]:
+    """The leaf hashes of leaves given as their ``abi.encode(values)``, back to back.
+
+    A day has a million leaves: this loop is kept to the two hash calls per leaf.
+    """
+    if len(encoded) % ENCODED_LEAF_BYTES:
+        raise ValueError(f"encoded leaves come in {ENCODED_LEAF_BYTES}-byte records")
+    view = memoryview(encoded)
+    size = ENCODED_LEAF_BYTES
+    return [
+        keccak_256(keccak_256(view[at : at + size]).digest()).digest()
+        for at in range(0, len(encoded), size)
+    ]
+
+
 def root_of_leaf_hashes(hashes: Sequence[bytes]) -> str:
-    """The StandardMerkleTree root over these leaf hashes (0x-hex)."""
-    return _to_hex(make_merkle_tree(sorted(hashes))[0])
+    """The StandardMerkleTree root over these leaf hashes (0x-hex).
+
+    ``make_merkle_tree(sorted(hashes))[0]`` without its checks, for 32-byte hashes made here:
+    the sorted leaves fill the end of the node array in descending order, and each internal
+    node hashes its two children as ``node_hash`` does.
+    """
+    if not hashes:
+        raise ValueError("Expected non-zero number of leaves")
+    tree = [b""] * (len(hashes) - 1) + sorted(hashes, reverse=True)
+    for i in range(len(hashes) - 2, -1, -1):
+        left, right = tree[2 * i + 1], tree[2 * i + 2]
+        tree[i] = keccak_256(left + right if left <= right else right + left).digest()
+    return _to_hex(tree[0])
 
 
 def _hex_bytes(value: str | bytes, what: str) -> bytes:
