@@ -1,0 +1,110 @@
+"""Where the indexer stands, as the database records it (for the admin route and /metrics).
+
+The head is the chain's newest block: asked of the RPC when RPC_URLS is configured (briefly;
+an unreachable node must not hang an admin page), otherwise the newest block the indexer has
+stored. Reorgs are not recorded in a table yet, so `last_reorg` stays unknown (None).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiohttp
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.enums import ProjectionStatus
+from db.models import ChainBlock, ChainEvent, IndexerCursor
+from indexer.rpc import JsonRpc, RetryPolicy, RpcError
+
+log = structlog.get_logger("gr8d.indexer")
+
+RPC_HEAD_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    chain_id: int
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChainStatus:
+    chain_id: int
+    last_block: int
+    last_block_hash: str
+    last_block_time: dt.datetime | None
+    finalized_block: int
+    head_block: int
+    head_source: str  # "rpc" or "database"
+    lag_blocks: int
+    lag_seconds: float | None
+    events_not_applied: int
+    last_reorg: dt.datetime | None = None
+
+
+async def rpc_head(urls: Sequence[str]) -> ChainHead | None:
+    """The node's chain id and newest block, or None when it does not answer in time."""
+    if not urls:
+        return None
+    policy = RetryPolicy(
+        attempts=2, base_delay=0.05, max_delay=0.2, request_timeout=RPC_HEAD_TIMEOUT_SECONDS
+    )
+    try:
+        async with asyncio.timeout(RPC_HEAD_TIMEOUT_SECONDS), aiohttp.ClientSession() as client:
+            rpc = JsonRpc(client, urls[0], policy=policy)
+            chain_id = await rpc.chain_id()
+            return ChainHead(chain_id=chain_id, number=await rpc.block_number())
+    except (RpcError, aiohttp.ClientError, TimeoutError, OSError) as error:
+        log.warning("rpc head unavailable", error=str(error))
+        return None
+
+
+async def chain_statuses(
+    session: AsyncSession, *, now: dt.datetime, head: ChainHead | None = None
+) -> list[ChainStatus]:
+    """One status per indexed chain; `head` (from rpc_head) overrides the stored newest block
+    of its chain."""
+    cursors = list(await session.scalars(select(IndexerCursor).order_by(IndexerCursor.chain_id)))
+    statuses = []
+    for cursor in cursors:
+        newest = await session.scalar(
+            select(func.max(ChainBlock.number)).where(ChainBlock.chain_id == cursor.chain_id)
+        )
+        last_time = await session.scalar(
+            select(ChainBlock.timestamp).where(
+                ChainBlock.chain_id == cursor.chain_id,
+                ChainBlock.number == cursor.last_block_number,
+            )
+        )
+        not_applied = await session.scalar(
+            select(func.count()).where(
+                ChainEvent.chain_id == cursor.chain_id,
+                ChainEvent.projection_status != ProjectionStatus.APPLIED.value,
+            )
+        )
+        from_rpc = head is not None and head.chain_id == cursor.chain_id
+        head_block = (
+            head.number
+            if head is not None and from_rpc
+            else max(newest or 0, cursor.last_block_number)
+        )
+        statuses.append(
+            ChainStatus(
+                chain_id=cursor.chain_id,
+                last_block=cursor.last_block_number,
+                last_block_hash=cursor.last_block_hash,
+                last_block_time=last_time,
+                finalized_block=cursor.finalized_block_number,
+                head_block=head_block,
+                head_source="rpc" if from_rpc else "database",
+                lag_blocks=max(0, head_block - cursor.last_block_number),
+                lag_seconds=None if last_time is None else (now - last_time).total_seconds(),
+                events_not_applied=not_applied or 0,
+            )
+        )
+    return statuses
