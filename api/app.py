@@ -9,6 +9,7 @@ from aiohttp import web
 
 from api import context
 from api.dispatch import aiohttp_handler
+from api.metrics import METRICS, ApiMetrics, count_requests
 from api.middlewares import middlewares
 from api.openapi import build_document
 from api.registry import Endpoint, Routes
@@ -84,8 +85,13 @@ def _resources(settings: Settings) -> Callable[[web.Application], AsyncIterator[
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=BODY_LIMIT_BYTES, middlewares=middlewares(settings))
+    metrics = ApiMetrics.create()
+    app = web.Application(
+        client_max_size=BODY_LIMIT_BYTES,
+        middlewares=[count_requests(metrics), *middlewares(settings)],
+    )
     app[context.SETTINGS] = settings
+    app[METRICS] = metrics
     app.cleanup_ctx.append(_resources(settings))
     endpoints = all_endpoints()
     for endpoint in endpoints:

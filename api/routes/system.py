@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select, text
 
 from api import context
+from api.metrics import METRICS, exposition
 from api.registry import Access, Call, Routes
 from db.models import ChainBlock, IndexerCursor
 
@@ -116,3 +117,12 @@ async def docs(call: Call) -> web.Response:
     response = web.Response(text=_DOCS_PAGE, content_type="text/html")
     response.headers["Content-Security-Policy"] = _DOCS_POLICY
     return response
+
+
+@routes.get("/metrics", access=Access.PUBLIC, rate_limited=False)
+async def metrics(call: Call) -> web.Response:
+    """Prometheus metrics of this API process (text format, or OpenMetrics when asked).
+
+    Requests by route and status, their latency, and, read from the database as of the
+    scrape, the indexer's cursor, head and lag and the settlement's pending fees and runs."""
+    return await exposition(call.request.app[METRICS], call.request, call.session)

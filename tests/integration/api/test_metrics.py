@@ -1,0 +1,137 @@
+"""/metrics: Prometheus text of the app's own registry, requests by route template and status,
+gauges read from the database at scrape time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.models import ChainBlock, IndexerCursor, SettlementRun
+from gr8d.config import Settings
+from settlement import rules, service
+from tests.factories import add_follower_trade, add_user, policy
+from tests.integration.api.conftest import start_client
+
+Client = TestClient[object, object]
+Sessions = async_sessionmaker[AsyncSession]
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def scrape(client: Client) -> Samples:
+    response = await client.get("/api/v1/metrics")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(await response.text()):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def value(samples: Samples, name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
+async def test_requests_are_counted_by_route_template_and_status(client: Client) -> None:
+    for _ in range(2):
+        await client.get(f"/api/v1/executions/{uuid.uuid4()}")
+    await client.get("/api/v1/health")
+    samples = await scrape(client)
+    route = "/api/v1/executions/{execution_id}"
+    assert value(samples, "gr8d_http_requests_total", method="GET", route=route, status="401") == 2
+    assert (
+        value(
+            samples, "gr8d_http_requests_total", method="GET", route="/api/v1/health", status="200"
+        )
+        == 1
+    )
+    assert (
+        value(samples, "gr8d_http_request_duration_seconds_count", method="GET", route=route) == 2
+    )
+
+
+async def test_unknown_paths_share_one_series(client: Client) -> None:
+    probes = [f"/api/v1/probe-{uuid.uuid4().hex}" for _ in range(3)]
+    for path in probes:
+        assert (await client.get(path)).status == 404
+    response = await client.get("/api/v1/metrics")
+    text = await response.text()
+    samples = await scrape(client)
+    assert (
+        value(samples, "gr8d_http_requests_total", method="GET", route="unmatched", status="404")
+        == 3
+    )
+    assert not any(path in text for path in probes)
+
+
+async def test_gauges_show_the_indexer_and_the_settlement_as_of_the_scrape(
+    client: Client, session_factory: Sessions
+) -> None:
+    empty = await scrape(client)
+    assert value(empty, "gr8d_settlements_pending") == 0
+    assert value(empty, "gr8d_indexer_cursor_block", chain_id="31337") is None
+    noon = dt.datetime(2025, 3, 10, 12, tzinfo=dt.UTC)
+    async with session_factory() as session, session.begin():
+        author = await add_user(session)
+        await add_follower_trade(session, author=author, executed_at=noon, credits=1000)
+        await add_follower_trade(session, author=author, executed_at=noon, amount="2")
+        report = await service.settle_day(
+            session, day_index=rules.day_index_of(noon), policy=policy()
+        )
+        await session.execute(
+            insert(SettlementRun).values(
+                kind="DAILY", period="2025-03-10", status="DONE", figures=report.figures()
+            )
+        )
+        await session.execute(
+            insert(ChainBlock).values(
+                chain_id=31337,
+                number=90,
+                hash="0x" + "1" * 64,
+                parent_hash="0x" + "0" * 64,
+                timestamp=noon,
+            )
+        )
+        await session.execute(
+            insert(IndexerCursor).values(
+                chain_id=31337,
+                last_block_number=90,
+                last_block_hash="0x" + "1" * 64,
+                finalized_block_number=80,
+            )
+        )
+    samples = await scrape(client)
+    assert value(samples, "gr8d_settlements_pending") == 1
+    assert value(samples, "gr8d_settlements_pending_credits") == 400
+    assert value(samples, "gr8d_settlement_runs", kind="DAILY", status="DONE") == 1
+    assert value(samples, "gr8d_settlement_credits_collected") == 200
+    assert value(samples, "gr8d_settlement_author_credits") == 20
+    assert value(samples, "gr8d_indexer_cursor_block", chain_id="31337") == 90
+    assert value(samples, "gr8d_indexer_finalized_block", chain_id="31337") == 80
+    assert value(samples, "gr8d_indexer_lag_blocks", chain_id="31337") == 0
+    lag = value(samples, "gr8d_indexer_lag_seconds", chain_id="31337")
+    assert lag is not None and lag > 0
+
+
+async def test_each_app_has_a_registry_of_its_own_and_metrics_are_never_rate_limited(
+    api_settings: Settings, flushed_redis: None
+) -> None:
+    strict = api_settings.model_copy(update={"api_rate_limit_per_minute": 1})
+    first, second = await start_client(strict), await start_client(strict)
+    try:
+        for _ in range(3):
+            await first.get("/api/v1/metrics")
+        first_samples, second_samples = await scrape(first), await scrape(second)
+    finally:
+        await first.close()
+        await second.close()
+    series = ("gr8d_http_requests_total", "GET", "/api/v1/metrics", "200")
+    name, method, route, status = series
+    assert value(first_samples, name, method=method, route=route, status=status) == 3
+    assert value(second_samples, name, method=method, route=route, status=status) is None
