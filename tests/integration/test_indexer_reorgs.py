@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import ChainBlock, ChainEvent, IndexerCursor, StakingRecord
 from indexer.follower import ChainFollower, ReorgTooDeep, StepKind
-from indexer.rpc import JsonRpc
+from indexer.rpc import BlockHeader, JsonRpc
 from tests.chain import Protocol, deployed_protocol
 from tests.indexing import (
     activity,
@@ -54,8 +54,8 @@ def follower_of(
 ) -> ChainFollower:
     options.setdefault("batch_blocks", 5)
     options.setdefault("poll_seconds", 0.05)
+    options.setdefault("rpc", JsonRpc(http, chain.anvil.url))
     return ChainFollower(
-        rpc=JsonRpc(http, chain.anvil.url),
         session_factory=session_factory,
         deployments=chain.deployments,
         **options,
@@ -254,3 +254,32 @@ async def test_blocks_at_or_below_the_nodes_finalized_block_are_final(
     assert cursor is not None and cursor.finalized_block_number == finalized == head - 64
     assert blocks == event_blocks | set(range(finalized, head + 1))
     assert (final, recent) == ({"CONFIRMED"}, {"PENDING"})
+
+
+class LaggingNode(JsonRpc):
+    """A real node whose `latest` is some blocks old, as a load-balanced replica behind."""
+
+    lag = 5
+
+    async def latest_block(self) -> BlockHeader:
+        latest = await super().latest_block()
+        return await self.block(max(0, latest.number - self.lag))
+
+
+@pytest.mark.usefixtures("seeded")
+async def test_a_node_that_answers_an_older_head_is_not_taken_for_a_reorg(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await activity(chain, 10)
+    await follower_of(chain, http, session_factory).index_until(await head_of(chain))
+    async with session_factory() as session:
+        before = await dump(session)
+    behind = follower_of(chain, http, session_factory, rpc=LaggingNode(http, chain.anvil.url))
+
+    results = [await behind.step() for _ in range(3)]
+
+    assert {result.kind for result in results} == {StepKind.IDLE}
+    async with session_factory() as session:
+        assert await dump(session) == before
