@@ -40,6 +40,7 @@ from strategies.errors import (
     UserNotOnStrategy,
 )
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # How far in the future an exchange's fill time may lie (clocks differ a little).
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
@@ -74,6 +75,8 @@ class ExecutionReport:
             found.append("a FILLED order needs executed_price and executed_at")
         if self.executed_at is not None and self.executed_at > now + CLOCK_SKEW:
             found.append("executed_at is in the future")
+        if self.executed_at is not None and self.executed_at < EPOCH:
+            found.append("executed_at is before 1970")
         return found
 
 

@@ -22,7 +22,11 @@ class AdminStrategyQuery(PageQuery):
     status: StrategyStatus | None = None
     public: bool | None = None
     search: str | None = Field(
-        default=None, min_length=1, max_length=100, description="part of the name"
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[^\x00]+$",
+        description="part of the name",
     )
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from api.pagination import PageQuery
+from api.schemas.market import Symbol
 from db.enums import ExecutionStatus, OrderSide, OrderType
 from db.models import Execution
 from settlement.proofs import ExecutionProof
@@ -81,10 +82,10 @@ class ExecutionReportIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    exchange_order_id: str = Field(min_length=1, max_length=100)
+    exchange_order_id: str = Field(min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$")
     user_id: uuid.UUID
     strategy_id: uuid.UUID
-    symbol: str = Field(min_length=1, max_length=20)
+    symbol: Symbol
     side: OrderSide
     order_type: OrderType
     amount: Quantity
@@ -93,7 +94,7 @@ class ExecutionReportIn(BaseModel):
     executed_price: Quantity | None = None
     executed_at: AwareDatetime | None = None
     fee: SignedQuantity | None = None
-    error_message: str | None = Field(default=None, max_length=2000)
+    error_message: str | None = Field(default=None, max_length=2000, pattern=r"^[^\x00]*$")
 
     def report(self) -> ExecutionReport:
         return ExecutionReport(**self.model_dump())

@@ -60,10 +60,9 @@ async def test_admins_list_every_strategy_with_filters(
     assert await ids(search="100%") == [str(draft)]
     assert await ids(search="%") == [str(draft)]
     assert await ids(search="GRID") == [str(mine)]
-    bad = await client.get(
-        "/api/v1/admin/strategies", params={"status": "LIVE"}, headers=admin.headers
-    )
-    assert bad.status == 422
+    for params in ({"status": "LIVE"}, {"search": "a\x00b"}, {"public": "maybe"}):
+        bad = await client.get("/api/v1/admin/strategies", params=params, headers=admin.headers)
+        assert bad.status == 422, params
 
 
 async def test_admins_list_every_settlement_with_filters(

@@ -184,6 +184,7 @@ async def test_reports_that_break_the_rules_are_refused_and_store_nothing(
             report(me.user_id, strategy, status="FILLED"),
             report(me.user_id, strategy, order_type="LIMIT"),
             report(me.user_id, strategy, **filled(at=future)),
+            report(me.user_id, strategy, executed_at="0001-01-01T00:00:00+14:00"),
         ],
         "VALIDATION_ERROR": [
             report(me.user_id, strategy, amount="0.123456789"),
@@ -192,6 +193,9 @@ async def test_reports_that_break_the_rules_are_refused_and_store_nothing(
             report(me.user_id, strategy, side="HOLD"),
             report(me.user_id, strategy, executed_at="2025-03-10T12:00:00"),
             report(me.user_id, strategy, unexpected=1),
+            report(me.user_id, strategy, symbol="BTC\x00"),
+            report(me.user_id, strategy, error_message="broken \x00 text"),
+            report(me.user_id, strategy, exchange_order_id="two words"),
         ],
     }
     for code, bodies in cases.items():
