@@ -333,38 +333,20 @@ class ChainFollower:
         )
 
     async def _unwind(self, at: CursorPosition, *, first_differing: int, head: int) -> StepResult:
-        """Walk back from a block whose stored hash the node no longer has to the common
-        ancestor, then remove everything derived from the blocks after it, in one transaction
-        with the cursor."""
-        if first_differing <= at.finalized:
-            raise self._too_deep(at, first_differing, f"final block {first_differing} changed")
-        stored = await self._stored_hashes(at.finalized, at.number)
-        ancestor = first_differing - 1
-        while True:
-            depth = at.number - ancestor
-            if depth > self.max_reorg_depth:
-                raise self._too_deep(
-                    at, first_differing, f"deeper than MAX_REORG_DEPTH={self.max_reorg_depth}"
-                )
-            if ancestor < self.deployments.start_block:
-                ancestor_hash = (await self.rpc.block(ancestor)).hash if ancestor >= 0 else ""
-                break
-            node_hash = (await self.rpc.block(ancestor)).hash
-            known = stored.get(ancestor)
-            if known == node_hash or (known is None and ancestor <= at.finalized):
-                ancestor_hash = node_hash
-                break
-            if ancestor <= at.finalized:
-                raise self._too_deep(at, ancestor, f"final block {ancestor} was replaced")
-            ancestor -= 1
+        """Remove everything derived from the blocks after the common ancestor, in one
+        transaction with the cursor (back to the ancestor)."""
+        ancestor, ancestor_hash = await self._common_ancestor(at, first_differing)
         async with UnitOfWork(self.session_factory) as uow:
             await self._fence(uow.session, at)
             await projections.unwind_from(
                 uow.session, chain_id=self.chain_id, block_number=ancestor + 1
             )
-            await service.rewind_cursor(
-                uow.session, chain_id=self.chain_id, number=ancestor, hash=ancestor_hash
-            )
+            if ancestor_hash is None:  # nothing indexed is left: as before the first batch
+                await service.forget_cursor(uow.session, chain_id=self.chain_id)
+            else:
+                await service.rewind_cursor(
+                    uow.session, chain_id=self.chain_id, number=ancestor, hash=ancestor_hash
+                )
             await uow.commit()
         log.warning(
             "chain reorganised: unwound the replaced blocks",
@@ -375,6 +357,31 @@ class ChainFollower:
             head=head,
         )
         return StepResult(StepKind.UNWOUND, head, ancestor, at.finalized)
+
+    async def _common_ancestor(
+        self, at: CursorPosition, first_differing: int
+    ) -> tuple[int, str | None]:
+        """Walk back from a block whose stored hash the node no longer has to the highest
+        block whose stored hash it still has: (its number, its hash). The hash is None when
+        even the block before start_block differs (nothing indexed is on the chain)."""
+        if first_differing <= at.finalized:
+            raise self._too_deep(at, first_differing, f"final block {first_differing} changed")
+        stored = await self._stored_hashes(at.finalized, at.number)
+        ancestor = first_differing - 1
+        while True:
+            if at.number - ancestor > self.max_reorg_depth:
+                raise self._too_deep(
+                    at, first_differing, f"deeper than MAX_REORG_DEPTH={self.max_reorg_depth}"
+                )
+            if ancestor < self.deployments.start_block:
+                return ancestor, None
+            node_hash = (await self.rpc.block(ancestor)).hash
+            known = stored.get(ancestor)
+            if known == node_hash or (known is None and ancestor <= at.finalized):
+                return ancestor, node_hash
+            if ancestor <= at.finalized:
+                raise self._too_deep(at, ancestor, f"final block {ancestor} was replaced")
+            ancestor -= 1
 
     def _too_deep(self, at: CursorPosition, first: int, why: str) -> ReorgTooDeep:
         error = ReorgTooDeep(

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -229,6 +229,11 @@ async def rewind_cursor(session: AsyncSession, *, chain_id: int, number: int, ha
         .where(IndexerCursor.chain_id == chain_id)
         .values(last_block_number=number, last_block_hash=hash)
     )
+
+
+async def forget_cursor(session: AsyncSession, *, chain_id: int) -> None:
+    """After a reorg that replaced every indexed block: the next batch is the first."""
+    await session.execute(delete(IndexerCursor).where(IndexerCursor.chain_id == chain_id))
 
 
 _FORGET_FINAL_BLOCKS = text(

@@ -283,3 +283,22 @@ async def test_a_node_that_answers_an_older_head_is_not_taken_for_a_reorg(
     assert {result.kind for result in results} == {StepKind.IDLE}
     async with session_factory() as session:
         assert await dump(session) == before
+
+
+@pytest.mark.usefixtures("seeded")
+async def test_a_reorg_of_every_indexed_block_starts_over_from_the_start_block(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Even the deployment is replaced: the new branch has no protocol events at all."""
+    await activity(chain, 4)
+    follower = follower_of(chain, http, session_factory)
+    await follower.index_until(await head_of(chain))
+    depth = await head_of(chain) - chain.deployments.start_block + 1
+
+    await reorg(chain, depth, [])
+    await follower.index_until(await head_of(chain))
+
+    assert await indexed_events(session_factory) == []
+    assert (await clean_index_equals(chain, http, session_factory))["differences"] == {}
