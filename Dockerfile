@@ -20,6 +20,7 @@ COPY strategies ./strategies
 COPY market ./market
 COPY indexer ./indexer
 COPY settlement ./settlement
+COPY simulation ./simulation
 COPY migrations ./migrations
 COPY contracts/artifacts ./contracts/artifacts
 RUN python -m venv /opt/gr8d \
