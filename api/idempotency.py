@@ -128,14 +128,17 @@ def requested_key(request: web.Request) -> str | None:
 
 
 async def request_fingerprint(request: web.Request) -> str:
+    return fingerprint(request.method, request.path, await request.read())
+
+
+def fingerprint(method: str, path: str, raw_body: bytes) -> str:
     """SHA-256 of method, path and body; JSON bodies are compared by content, not spacing."""
-    raw = await request.read()
     try:
-        body = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+        body = json.dumps(json.loads(raw_body), sort_keys=True, separators=(",", ":")).encode()
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        body = raw
+        body = raw_body
     digest = hashlib.sha256()
-    for part in (request.method.encode(), request.path.encode(), body):
+    for part in (method.encode(), path.encode(), body):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()

@@ -9,10 +9,10 @@ import json
 import uuid
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.idempotency import KEY_TTL, purge_expired
+from api.idempotency import KEY_TTL, fingerprint, purge_expired
 from db.enums import TransactionType
 from db.models import IdempotencyKey
 from tests.integration.api.conftest import SignedIn, SignIn
@@ -137,6 +137,60 @@ async def test_two_identical_requests_at_once_move_credits_once(
     assert sum("Idempotent-Replayed" in headers for _, _, headers in results) == 1
     assert await balance(session_factory, user.user_id) == 30
     assert await ledger_holds(session_factory)
+
+
+async def claim_without_committing(
+    session: AsyncSession, admin: SignedIn, user_id: uuid.UUID, body: dict[str, object], key: str
+) -> None:
+    """What a first request does before its handler returns: the key row, not yet committed."""
+    raw = json.dumps(body).encode()
+    await session.execute(
+        insert(IdempotencyKey).values(
+            user_id=admin.user_id,
+            key=key,
+            request_fingerprint=fingerprint("POST", f"/api/v1/admin/credits/{user_id}", raw),
+            response_status=201,
+            response_body={"from": "the first request"},
+        )
+    )
+
+
+async def test_a_retry_waits_for_the_unfinished_first_request_and_replays_it(
+    client: Client, sign_in: SignIn, session_factory: Sessions
+) -> None:
+    admin = await sign_in(is_superuser=True)
+    user = await sign_in()
+    body = {"amount": 30, "description": "slow"}
+    async with session_factory() as first, first.begin():
+        await claim_without_committing(first, admin, user.user_id, body, "slow")
+        retry = asyncio.create_task(adjust(client, admin, user.user_id, body, key="slow"))
+        await asyncio.sleep(0.5)
+        assert not retry.done()  # blocked on the first request's uncommitted key row
+    status, replayed, headers = await retry
+    assert (status, replayed, headers["Idempotent-Replayed"]) == (
+        201,
+        {"from": "the first request"},
+        "true",
+    )
+    assert await balance(session_factory, user.user_id) == 0
+
+
+async def test_a_retry_runs_itself_when_the_unfinished_first_request_fails(
+    client: Client, sign_in: SignIn, session_factory: Sessions
+) -> None:
+    admin = await sign_in(is_superuser=True)
+    user = await sign_in()
+    body = {"amount": 30, "description": "slow"}
+    async with session_factory() as first:
+        await first.begin()
+        await claim_without_committing(first, admin, user.user_id, body, "slow")
+        retry = asyncio.create_task(adjust(client, admin, user.user_id, body, key="slow"))
+        await asyncio.sleep(0.5)
+        assert not retry.done()
+        await first.rollback()
+    status, _, headers = await retry
+    assert status == 201 and "Idempotent-Replayed" not in headers
+    assert await balance(session_factory, user.user_id) == 30
 
 
 async def test_a_refused_request_is_not_remembered(
