@@ -74,7 +74,35 @@ class _Graph:
 
 def encoded_size(definition: Any) -> int:
     """Bytes of the compact UTF-8 JSON form: the size rule measures what is stored."""
-    return len(json.dumps(definition, separators=(",", ":"), ensure_ascii=False).encode())
+    text = json.dumps(definition, separators=(",", ":"), ensure_ascii=False)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def storable_text(text: str) -> bool:
+    """PostgreSQL text and JSONB hold UTF-8 without NUL: no U+0000, no lone surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unstorable_strings(value: Any) -> bool:
+    """Whether any key or string anywhere in a JSON document is not `storable_text`."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not storable_text(item):
+                return True
+        elif isinstance(item, Mapping):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def save_violations(definition: Any) -> list[Violation]:
@@ -91,6 +119,13 @@ def _violations(definition: Any, *, deploying: bool) -> list[Violation]:
     if not isinstance(definition, Mapping):
         return [Violation(ViolationCode.INVALID_DEFINITION, "the definition must be an object")]
     violations: list[Violation] = []
+    if _unstorable_strings(definition):
+        violations.append(
+            Violation(
+                ViolationCode.INVALID_DEFINITION,
+                "text in the definition must be UTF-8 without NUL characters",
+            )
+        )
     nodes = _list_field(definition, "nodes", violations)
     edges = _list_field(definition, "edges", violations)
     violations += _size_violations(definition, nodes, edges)

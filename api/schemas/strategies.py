@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from api.pagination import PageQuery
 from db.enums import OnchainStrategyStatus, RegistrationStatus, StrategyStatus
 from db.models import Strategy, StrategyRegistration
+from strategies.definitions import storable_text
 
 MAX_DESCRIPTION_LENGTH = 10_000
 
+
+def _storable(text: str) -> str:
+    if not storable_text(text):
+        raise ValueError("must be UTF-8 text without NUL characters")
+    return text
+
+
+# Text PostgreSQL can store: a NUL or a lone surrogate is a 422, not a database error.
+StoredText = Annotated[str, AfterValidator(_storable)]
 Definition = dict[str, Any]
 _DEFINITION_DOC = (
     '{"nodes": [{"id", "type", "config"}], "edges": [{"from_node", "to_node", "condition"?}]}; '
@@ -24,8 +34,8 @@ _DEFINITION_DOC = (
 class StrategyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255)
-    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
+    name: StoredText = Field(min_length=1, max_length=255)
+    description: StoredText | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
     definition: Definition = Field(description=_DEFINITION_DOC)
     is_public: bool = False
 
@@ -35,8 +45,8 @@ class StrategyPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
-    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
+    name: StoredText | None = Field(default=None, min_length=1, max_length=255)
+    description: StoredText | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
     definition: Definition | None = Field(default=None, description=_DEFINITION_DOC)
     is_public: bool | None = None
 
@@ -109,7 +119,7 @@ class StrategyQuery(PageQuery):
     status: StrategyStatus | None = Field(
         default=None, description="mine leave ARCHIVED out unless asked for by status"
     )
-    search: str | None = Field(
+    search: StoredText | None = Field(
         default=None, min_length=1, max_length=100, description="part of the name"
     )
 

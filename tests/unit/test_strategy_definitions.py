@@ -226,3 +226,12 @@ def test_two_triggers_no_action_and_too_big_are_reported_together() -> None:
     nodes += [node(f"n{i}", "indicator") for i in range(MAX_NODES)]
     found = codes(deploy_violations({"nodes": nodes, "edges": []}))
     assert sorted(found) == ["MULTIPLE_TRIGGERS", "NO_ACTION_NODE", "STRATEGY_TOO_COMPLEX"]
+
+
+def test_text_postgresql_cannot_store_makes_the_definition_invalid() -> None:
+    with_nul = runnable()
+    with_nul["nodes"][0]["config"]["note"] = "a\x00b"
+    with_surrogate = runnable()
+    with_surrogate["nodes"][1]["config"]["\ud800"] = 1
+    assert codes(save_violations(with_nul)) == ["INVALID_DEFINITION"]
+    assert codes(save_violations(with_surrogate)) == ["INVALID_DEFINITION"]

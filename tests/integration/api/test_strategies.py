@@ -4,6 +4,7 @@ what."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
@@ -152,6 +153,37 @@ async def test_a_body_without_a_name_or_with_unknown_fields_is_invalid(
         response = await client.post("/api/v1/strategies", json=body, headers=me.headers)
         assert response.status == 422
         assert (await problem(response))["code"] == "VALIDATION_ERROR"
+
+
+async def test_text_the_database_cannot_hold_is_refused_not_a_server_error(
+    client: Client, sign_in: SignIn, session_factory: Sessions
+) -> None:
+    me = await sign_in()
+    definition = runnable()
+    definition["nodes"][0]["config"]["note"] = "a\u0000b"
+    bodies = [
+        {"name": "x", "definition": definition},
+        {"name": "a\u0000b", "definition": runnable()},
+        {"name": "x", "description": "\ud800", "definition": runnable()},
+    ]
+    codes = []
+    for body in bodies:
+        response = await client.post(
+            "/api/v1/strategies",
+            data=json.dumps(body),
+            headers={**me.headers, "Content-Type": "application/json"},
+        )
+        codes.append((response.status, (await problem(response))["code"]))
+    searched = await client.get("/api/v1/strategies?search=%00", headers=me.headers)
+
+    assert codes == [
+        (422, "INVALID_DEFINITION"),
+        (422, "VALIDATION_ERROR"),
+        (422, "VALIDATION_ERROR"),
+    ]
+    assert searched.status == 422
+    async with session_factory() as session:
+        assert await session.scalar(select(Strategy)) is None
 
 
 # --- read --------------------------------------------------------------------------------
