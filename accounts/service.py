@@ -114,7 +114,7 @@ async def _record(redis: Redis, user: User | None, client: Client, *, success: b
     attempt = LoginAttempt(
         at=dt.datetime.now(dt.UTC),
         ip=client.ip,
-        user_agent=(client.user_agent or None) and client.user_agent[:USER_AGENT_MAX_LENGTH],
+        user_agent=client.user_agent[:USER_AGENT_MAX_LENGTH] if client.user_agent else None,
         success=success,
     )
     await sessions.record_login_attempt(redis, user_id=user.id, attempt=attempt)
