@@ -12,6 +12,7 @@ Saving needs a well-formed graph (`save_violations`); deploying needs a runnable
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -89,13 +90,17 @@ def storable_text(text: str) -> bool:
     return True
 
 
-def _unstorable_strings(value: Any) -> bool:
-    """Whether any key or string anywhere in a JSON document is not `storable_text`."""
+def _unstorable(value: Any) -> bool:
+    """Whether anything in a JSON document cannot go into JSONB: a key or string that is not
+    `storable_text`, or a NaN / Infinity (Python's json reads them; JSON has no such number)."""
     pending = [value]
     while pending:
         item = pending.pop()
         if isinstance(item, str):
             if not storable_text(item):
+                return True
+        elif isinstance(item, float):
+            if not math.isfinite(item):
                 return True
         elif isinstance(item, Mapping):
             pending.extend(item.keys())
@@ -119,11 +124,11 @@ def _violations(definition: Any, *, deploying: bool) -> list[Violation]:
     if not isinstance(definition, Mapping):
         return [Violation(ViolationCode.INVALID_DEFINITION, "the definition must be an object")]
     violations: list[Violation] = []
-    if _unstorable_strings(definition):
+    if _unstorable(definition):
         violations.append(
             Violation(
                 ViolationCode.INVALID_DEFINITION,
-                "text in the definition must be UTF-8 without NUL characters",
+                "the definition holds a NUL character, invalid UTF-8 or a non-finite number",
             )
         )
     nodes = _list_field(definition, "nodes", violations)

@@ -235,3 +235,9 @@ def test_text_postgresql_cannot_store_makes_the_definition_invalid() -> None:
     with_surrogate["nodes"][1]["config"]["\ud800"] = 1
     assert codes(save_violations(with_nul)) == ["INVALID_DEFINITION"]
     assert codes(save_violations(with_surrogate)) == ["INVALID_DEFINITION"]
+
+
+def test_a_number_json_cannot_hold_makes_the_definition_invalid() -> None:
+    definition = runnable()
+    definition["nodes"][0]["config"]["weight"] = float("nan")
+    assert codes(save_violations(definition)) == ["INVALID_DEFINITION"]

@@ -166,11 +166,16 @@ async def test_text_the_database_cannot_hold_is_refused_not_a_server_error(
         {"name": "a\u0000b", "definition": runnable()},
         {"name": "x", "description": "\ud800", "definition": runnable()},
     ]
+    raw_bodies = [json.dumps(body) for body in bodies]
+    raw_bodies.append(
+        '{"name": "x", "definition": {"edges": [],'
+        ' "nodes": [{"id": "t", "type": "trigger", "config": {"w": NaN}}]}}'
+    )
     codes = []
-    for body in bodies:
+    for raw in raw_bodies:
         response = await client.post(
             "/api/v1/strategies",
-            data=json.dumps(body),
+            data=raw,
             headers={**me.headers, "Content-Type": "application/json"},
         )
         codes.append((response.status, (await problem(response))["code"]))
@@ -180,6 +185,7 @@ async def test_text_the_database_cannot_hold_is_refused_not_a_server_error(
         (422, "INVALID_DEFINITION"),
         (422, "VALIDATION_ERROR"),
         (422, "VALIDATION_ERROR"),
+        (422, "INVALID_DEFINITION"),
     ]
     assert searched.status == 422
     async with session_factory() as session:
