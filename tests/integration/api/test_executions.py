@@ -452,3 +452,32 @@ async def test_no_proof_before_the_day_is_settled_nor_for_unfilled_or_foreign_ex
     assert await problem_code(not_committed) == "DAY_NOT_COMMITTED"
     assert not_filled.status == 409 and await problem_code(not_filled) == "EXECUTION_NOT_FILLED"
     assert foreign.status == 404
+
+
+async def test_no_proof_is_served_when_the_day_no_longer_matches_its_committed_root(
+    client: Client, sign_in: SignIn, session_factory: Sessions
+) -> None:
+    me = await sign_in()
+    async with session_factory() as session, session.begin():
+        strategy = await add_strategy(session, me.user_id)
+        committed = await add_execution(
+            session,
+            user_id=me.user_id,
+            strategy_id=strategy,
+            amount="1",
+            price="1",
+            executed_at=NOON,
+        )
+        await service.settle_day(session, day_index=rules.day_index_of(NOON), policy=policy())
+    async with session_factory() as session, session.begin():
+        # Written behind the API's back (the ingestion route refuses fills of a settled day).
+        await add_execution(
+            session,
+            user_id=me.user_id,
+            strategy_id=strategy,
+            amount="2",
+            price="1",
+            executed_at=NOON,
+        )
+    response = await client.get(f"/api/v1/executions/{committed}/proof", headers=me.headers)
+    assert response.status == 409 and await problem_code(response) == "COMMITTED_ROOT_MISMATCH"
