@@ -40,20 +40,51 @@ def _path_arguments(endpoint: Endpoint, request: web.Request) -> dict[str, Any]:
 
 
 def _query_argument(model: type[BaseModel], request: web.Request) -> BaseModel:
+    if any(_unstorable(value) for value in request.query.values()):
+        raise Problem(422, "UNSTORABLE_TEXT", "query parameters may not contain NUL characters")
     try:
         return model.model_validate(dict(request.query))
     except ValidationError as error:
         raise validation_problem(error, prefix="query") from None
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unstorable(value: Any) -> bool:
+    """A string PostgreSQL text cannot hold: a NUL character or a lone UTF-16 surrogate."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_unstorable(key) or _unstorable(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_unstorable(item) for item in value)
+    return False
+
+
 async def read_json(request: web.Request) -> Any:
+    """The body as JSON; NaN/Infinity, integers beyond Python's digit limit and strings the
+    database cannot store are refused here, once, for every route."""
     raw = await request.read()
     if not raw:
         raise Problem(400, "EMPTY_BODY", "a JSON body is required")
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        document = json.loads(raw, parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise Problem(400, "MALFORMED_JSON", "the body is not valid JSON") from None
+    # Only escapes (\u....) can smuggle NUL or surrogates past the strict parser.
+    if b"\\u" in raw and _unstorable(document):
+        raise Problem(
+            422, "UNSTORABLE_TEXT", "text may not contain NUL characters or lone surrogates"
+        )
+    return document
 
 
 async def _body_argument(model: type[BaseModel], request: web.Request) -> BaseModel:

@@ -89,3 +89,66 @@ async def test_docs_page_points_at_the_document(client: TestClient[object, objec
     response = await client.get("/api/v1/docs")
     assert response.status == 200
     assert "/api/v1/openapi.json" in await response.text()
+
+
+async def test_nan_in_a_body_is_malformed_json(client: TestClient[object, object]) -> None:
+    response = await client.post(
+        "/api/v1/auth/login",
+        data=b'{"email": "a@b.c", "password": NaN}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 400
+    assert (await response.json(content_type=None))["code"] == "MALFORMED_JSON"
+
+
+async def test_an_integer_of_ten_thousand_digits_is_malformed_json(
+    client: TestClient[object, object],
+) -> None:
+    response = await client.post(
+        "/api/v1/auth/login",
+        data=b'{"email": "a@b.c", "password": ' + b"9" * 10_000 + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 400
+
+
+async def test_a_nul_character_anywhere_in_a_body_is_refused_before_the_database(
+    client: TestClient[object, object],
+) -> None:
+    response = await client.post(
+        "/api/v1/auth/register",
+        json={"email": "nul@example.com", "password": "long enough", "full_name": "a\u0000b"},
+    )
+    assert response.status == 422
+    assert (await response.json(content_type=None))["code"] == "UNSTORABLE_TEXT"
+
+
+async def test_a_lone_surrogate_in_a_body_is_refused(client: TestClient[object, object]) -> None:
+    response = await client.post(
+        "/api/v1/auth/register",
+        data=b'{"email": "s@example.com", "password": "long enough", "full_name": "\\ud800"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 422
+
+
+async def test_a_body_over_one_mebibyte_is_413(client: TestClient[object, object]) -> None:
+    response = await client.post(
+        "/api/v1/auth/login",
+        data=b'{"email": "' + b"a" * (1024 * 1024 + 10) + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 413
+    assert (await response.json(content_type=None))["code"] == "BODY_TOO_LARGE"
+
+
+async def test_routes_that_need_redis_fail_closed_when_it_is_down(api_settings: Settings) -> None:
+    broken = api_settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    client = await start_client(broken)
+    try:
+        response = await client.get("/api/v1/credits")
+        body = await response.json(content_type=None)
+    finally:
+        await client.close()
+    assert response.status == 503
+    assert body["code"] == "REDIS_UNAVAILABLE"
