@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -74,9 +75,23 @@ def _responses(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     return responses
 
 
-def _operation(endpoint: Endpoint, schemas: dict[str, Any], refs: dict[Any, Any]) -> Any:
+def _operation_ids(endpoints: Sequence[Endpoint]) -> list[str]:
+    """OpenAPI wants operation ids unique in the document, but a handler's name is unique only
+    in its module: a name two areas share (list_strategies) is prefixed with each one's tag."""
+    counts = Counter(endpoint.operation_id for endpoint in endpoints)
+    return [
+        endpoint.operation_id
+        if counts[endpoint.operation_id] == 1
+        else f"{endpoint.tag}_{endpoint.operation_id}"
+        for endpoint in endpoints
+    ]
+
+
+def _operation(
+    endpoint: Endpoint, operation_id: str, schemas: dict[str, Any], refs: dict[Any, Any]
+) -> Any:
     operation: dict[str, Any] = {
-        "operationId": endpoint.operation_id,
+        "operationId": operation_id,
         "summary": endpoint.summary,
         "tags": [endpoint.tag],
         "parameters": _parameters(endpoint, schemas, refs),
@@ -107,9 +122,9 @@ def build_document(endpoints: Sequence[Endpoint], *, prefix: str, version: str) 
     refs, definitions = models_json_schema(_models(endpoints), ref_template=REF_TEMPLATE)
     schemas: dict[str, Any] = definitions.get("$defs", {})
     paths: dict[str, dict[str, Any]] = {}
-    for endpoint in endpoints:
+    for endpoint, operation_id in zip(endpoints, _operation_ids(endpoints), strict=True):
         path = paths.setdefault(prefix + endpoint.path, {})
-        path[endpoint.method.lower()] = _operation(endpoint, schemas, refs)
+        path[endpoint.method.lower()] = _operation(endpoint, operation_id, schemas, refs)
     return {
         "openapi": "3.1.0",
         "info": {
