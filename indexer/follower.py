@@ -205,7 +205,9 @@ class ChainFollower:
                 if attempt == 0:
                     paused_at = time.monotonic()
                 attempt += 1
-                delay = 0.05 if isinstance(error, ChainMoved) else self.backoff.delay(attempt)
+                # A chain that moved while read is read again at once, a few times.
+                quick = isinstance(error, ChainMoved) and attempt <= 3
+                delay = 0.05 if quick else self.backoff.delay(attempt)
                 log.warning(
                     "indexing paused; retrying",
                     error=describe(error),
