@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +18,14 @@ from api.registry import Call, Endpoint
 from gr8d.config import Settings
 
 JSON = "application/json"
+# No request of this API nests deeper; json.loads recurses once per level, and the process's
+# recursion limit is not a guard (py_ecc, imported with eth-account, raises it to 100,000: a
+# 180 KB body of brackets then overflows the C stack and kills the server).
+MAX_JSON_DEPTH = 64
+# A string token (possessive, and an unterminated one runs to the end, so the scan stays linear)
+# or a bracket: brackets inside strings are not nesting.
+_JSON_NESTING_TOKEN = re.compile(rb'"(?:[^"\\]++|\\.?)*+(?:"|\Z)|[\[\]{}]', re.DOTALL)
+_OPENING = frozenset(b"[{")
 
 
 def default_rate_limit(settings: Settings) -> RateLimit:
@@ -52,20 +61,47 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _unstorable(value: Any) -> bool:
+def _unstorable_text(text: str) -> bool:
     """A string PostgreSQL text cannot hold: a NUL character or a lone UTF-16 surrogate."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return True
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _unstorable(value: Any) -> bool:
+    """Whether any string in a JSON document is unstorable. Walked with a stack of its own, not
+    by recursion: a document nested a few hundred levels deep parses, and recursing into it
+    would end in a RecursionError (a 500)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _unstorable_text(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def _nested_deeper_than(raw: bytes, limit: int) -> bool:
+    if raw.count(b"[") + raw.count(b"{") <= limit:
         return False
-    if isinstance(value, dict):
-        return any(_unstorable(key) or _unstorable(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_unstorable(item) for item in value)
+    depth = 0
+    for token in _JSON_NESTING_TOKEN.finditer(raw):
+        first = token[0][0]
+        if first in _OPENING:
+            depth += 1
+            if depth > limit:
+                return True
+        elif first != ord('"'):
+            depth -= 1
     return False
 
 
@@ -75,6 +111,8 @@ async def read_json(request: web.Request) -> Any:
     raw = await request.read()
     if not raw:
         raise Problem(400, "EMPTY_BODY", "a JSON body is required")
+    if _nested_deeper_than(raw, MAX_JSON_DEPTH):
+        raise Problem(400, "JSON_TOO_DEEP", f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         document = json.loads(raw, parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError, RecursionError):
