@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import select, text, update
@@ -21,7 +20,8 @@ from db import ledger
 from db.enums import PaidVia, RoyaltyStatus, SettlementStatus, TransactionType
 from db.models import AuthorRoyalty, Settlement
 from gr8d.config import Settings
-from settlement import rules
+from settlement import rules, rules_sql
+from settlement.day_roots import DayRootsReader, StrategyRoot
 from settlement.errors import (
     ConcurrentSettlement,
     PeriodNotFinal,
@@ -30,7 +30,6 @@ from settlement.errors import (
     SettlementNotFound,
     SettlementNotPending,
 )
-from settlement.merkle import execution_leaf_hash, root_of_leaf_hashes
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,19 +102,13 @@ class RoyaltyReport:
 
 # --- tiers -------------------------------------------------------------------------------
 
-_MANUAL_TIERS = text("SELECT id, manual_tier FROM users WHERE id = ANY(CAST(:ids AS uuid[]))")
-
-# Staked G8D per user from the indexed staking records whose block is before `end`.
-_STAKED_BEFORE = text(
-    """
-    SELECT r.user_id,
-           sum(CASE WHEN r.type = 'STAKE' THEN r.amount ELSE -r.amount END) AS staked
-    FROM staking_records AS r
-    JOIN chain_events AS e ON e.tx_hash = r.onchain_tx_hash AND e.log_index = r.log_index
-    WHERE r.user_id = ANY(CAST(:ids AS uuid[]))
-      AND r.status <> 'FAILED'
-      AND e.block_timestamp < :end
-    GROUP BY r.user_id
+_TIERS_OF = text(
+    f"""
+    WITH {rules_sql.STAKED_CTE}
+    SELECT people.id AS user_id, {rules_sql.tier_of("u", "s")} AS tier
+    FROM unnest(CAST(:ids AS uuid[])) AS people(id)
+    LEFT JOIN users AS u ON u.id = people.id
+    LEFT JOIN staked AS s ON s.user_id = people.id
     """
 )
 
@@ -132,19 +125,20 @@ async def tiers_at(
     session: AsyncSession, *, user_ids: Iterable[uuid.UUID], end: dt.datetime, policy: Policy
 ) -> dict[uuid.UUID, int]:
     """Each user's tier for a period ending at `end`: the admin's manual tier when set, else
-    (BLOCKCHAIN_ENABLED) the tier of the G8D staked before `end`, else 0."""
-    ids = sorted(set(user_ids))
-    manual = {row.id: row.manual_tier for row in await session.execute(_MANUAL_TIERS, {"ids": ids})}
-    staked: dict[uuid.UUID, Decimal] = {}
-    if policy.blockchain_enabled:
-        rows = await session.execute(_STAKED_BEFORE, {"ids": ids, "end": end})
-        staked = {row.user_id: row.staked for row in rows}
-    return {
-        user_id: manual[user_id]
-        if manual.get(user_id) is not None
-        else rules.tier_for_stake(staked.get(user_id, Decimal(0)))
-        for user_id in ids
-    }
+    (BLOCKCHAIN_ENABLED) the tier of the G8D staked before `end`, else 0. The daily run's own
+    SQL (rules_sql.tier_of)."""
+    rows = await session.execute(
+        _TIERS_OF,
+        {
+            "ids": sorted(set(user_ids)),
+            **rules_sql.tier_parameters(blockchain_enabled=policy.blockchain_enabled, end=end),
+        },
+    )
+    tiers: dict[uuid.UUID, int] = {row.user_id: row.tier for row in rows}
+    for user_id, tier in tiers.items():
+        if tier < 0:
+            raise ValueError(f"user {user_id} has a negative stake at {end.isoformat()}")
+    return tiers
 
 
 async def chain_final_past(session: AsyncSession, moment: dt.datetime) -> bool:
@@ -155,162 +149,168 @@ async def chain_final_past(session: AsyncSession, moment: dt.datetime) -> bool:
 
 # --- daily settlement --------------------------------------------------------------------
 
-# Each (user, strategy) volume of the day, exact, and whether it is settled already (a run
-# that was interrupted by hand, or a direct second call, settles only what is missing).
-_DAY_VOLUMES = text(
-    """
-    SELECT g.user_id, g.strategy_id, g.author_id, g.volume, x.id IS NOT NULL AS settled
-    FROM (
+# Steps 1-5 for every (user, strategy) of the day, into a temporary table the later steps
+# read: the exact volume, the tier snapshots, the fee parts (rules_sql), a fresh settlement id,
+# and whether the pair is settled already (a run that was interrupted by hand, or a direct
+# second call, settles only what is missing).
+_DAY_ROWS = "day_settlement_rows"
+
+_CREATE_DAY_ROWS = text(
+    f"""
+    CREATE TEMPORARY TABLE {_DAY_ROWS} ON COMMIT DROP AS
+    WITH pairs AS (
         SELECT e.user_id, e.strategy_id, s.user_id AS author_id,
                sum(e.amount * e.executed_price) AS volume
         FROM executions AS e
         JOIN strategies AS s ON s.id = e.strategy_id
         WHERE e.status = 'FILLED' AND e.executed_at >= :start AND e.executed_at < :end
         GROUP BY e.user_id, e.strategy_id, s.user_id
-    ) AS g
+    ),
+    {rules_sql.STAKED_CTE},
+    p AS (
+        SELECT pairs.*,
+               {rules_sql.tier_of("u", "user_stake")} AS user_tier,
+               {rules_sql.tier_of("a", "author_stake")} AS author_tier,
+               pairs.user_id = pairs.author_id AS user_is_author
+        FROM pairs
+        JOIN users AS u ON u.id = pairs.user_id
+        JOIN users AS a ON a.id = pairs.author_id
+        LEFT JOIN staked AS user_stake ON user_stake.user_id = pairs.user_id
+        LEFT JOIN staked AS author_stake ON author_stake.user_id = pairs.author_id
+    )
+    SELECT gen_random_uuid() AS id, p.user_id, p.strategy_id, p.author_id, p.volume,
+           p.user_tier, p.author_tier, {rules_sql.FEE_COLUMNS},
+           x.id IS NOT NULL AS settled
+    FROM p
+    {rules_sql.FEE_JOINS}
     LEFT JOIN settlements AS x
-        ON x.user_id = g.user_id AND x.strategy_id = g.strategy_id AND x.day_index = :day_index
-    ORDER BY g.user_id, g.strategy_id
+        ON x.user_id = p.user_id AND x.strategy_id = p.strategy_id AND x.day_index = :day_index
+    ORDER BY p.user_id, p.strategy_id
+    """
+)
+
+# The fee expressions make a plan large enough for PostgreSQL to JIT-compile it with full
+# optimization, which takes seconds and saves far less: the run switches JIT off for its own
+# statements and then restores the caller's setting.
+_JIT_OFF = text("SELECT current_setting('jit'), set_config('jit', 'off', true)")
+_JIT_BACK = text("SELECT set_config('jit', :previous, true)")
+
+# A call that failed in this transaction may have left it behind.
+_DROP_DAY_ROWS_LEFT = text(f"DROP TABLE IF EXISTS pg_temp.{_DAY_ROWS}")
+_DROP_DAY_ROWS = text(f"DROP TABLE pg_temp.{_DAY_ROWS}")
+
+_UNSETTLED = text(
+    f"""
+    SELECT id, user_id, author_id, fee_credits, author_fee_credits
+    FROM {_DAY_ROWS}
+    WHERE NOT settled
+    ORDER BY user_id, strategy_id
     """
 )
 
 # Rows are written once, with their final status: zero-fee and collected rows PAID.
 _INSERT_SETTLEMENTS = text(
-    """
+    f"""
     INSERT INTO settlements (
         id, user_id, strategy_id, author_id, day_index, total_volume, fee_amount, fee_credits,
         user_tier, author_tier, discount_bps, author_fee_credits, platform_fee_credits,
         status, paid_via, paid_at
     )
-    SELECT s.id, s.user_id, s.strategy_id, s.author_id, :day_index, s.total_volume,
-           s.fee_amount, s.fee_credits, s.user_tier, s.author_tier, s.discount_bps,
-           s.author_fee_credits, s.platform_fee_credits,
-           CASE WHEN s.paid THEN 'PAID' ELSE 'PENDING' END,
-           CASE WHEN s.paid THEN 'CREDITS' END,
-           CASE WHEN s.paid THEN now() END
-    FROM unnest(
-        CAST(:ids AS uuid[]), CAST(:user_ids AS uuid[]), CAST(:strategy_ids AS uuid[]),
-        CAST(:author_ids AS uuid[]), CAST(:total_volumes AS numeric[]),
-        CAST(:fee_amounts AS numeric[]), CAST(:fee_credits AS bigint[]),
-        CAST(:user_tiers AS integer[]), CAST(:author_tiers AS integer[]),
-        CAST(:discounts AS integer[]), CAST(:author_fees AS bigint[]),
-        CAST(:platform_fees AS bigint[]), CAST(:paid AS boolean[])
-    ) AS s(id, user_id, strategy_id, author_id, total_volume, fee_amount, fee_credits,
-           user_tier, author_tier, discount_bps, author_fee_credits, platform_fee_credits, paid)
+    SELECT r.id, r.user_id, r.strategy_id, r.author_id, :day_index, r.total_volume,
+           r.fee_amount, r.fee_credits, r.user_tier, r.author_tier, r.discount_bps,
+           r.author_fee_credits, r.platform_fee_credits,
+           CASE WHEN r.paid THEN 'PAID' ELSE 'PENDING' END,
+           CASE WHEN r.paid THEN 'CREDITS' END,
+           CASE WHEN r.paid THEN now() END
+    FROM (
+        SELECT d.*, d.fee_credits = 0 OR c.id IS NOT NULL AS paid
+        FROM {_DAY_ROWS} AS d
+        LEFT JOIN unnest(CAST(:collected AS uuid[])) AS c(id) ON c.id = d.id
+        WHERE NOT d.settled
+    ) AS r
     ON CONFLICT (user_id, strategy_id, day_index) DO NOTHING
     """
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    id: uuid.UUID
-    user_id: uuid.UUID
-    strategy_id: uuid.UUID
-    author_id: uuid.UUID
-    user_tier: int
-    author_tier: int
-    fee: rules.Fee
-
-
 async def settle_day(session: AsyncSession, *, day_index: int, policy: Policy) -> DailyReport:
-    """Settle day D (steps 1-8 of settlement.md) in the caller's transaction."""
+    """Settle day D (steps 1-8 of settlement.md) in the caller's transaction.
+
+    Set-based: one statement computes every row of the day with its fee parts, and the rows
+    never travel through Python except for step 7, whose order-dependent walk over balances
+    decides which settlements are collected. The Merkle roots of step 8 are hashed meanwhile.
+    """
     start, end = rules.day_bounds(day_index)
     if policy.blockchain_enabled and not await chain_final_past(session, end):
         raise PeriodNotFinal(rules.date_of_day_index(day_index).isoformat())
     report = DailyReport(day_index=day_index)
-    volumes = (
-        await session.execute(_DAY_VOLUMES, {"start": start, "end": end, "day_index": day_index})
-    ).all()
-    unsettled = [row for row in volumes if not row.settled]
-    people = {row.user_id for row in unsettled} | {row.author_id for row in unsettled}
-    tiers = await tiers_at(session, user_ids=people, end=end, policy=policy)
-    rows = [_settlement_row(volume, tiers, policy) for volume in unsettled]
-    batch, paid = await _collect(session, rows, report)
-    await _insert_settlements(session, rows, day_index, paid)
-    await batch.flush()
-    report.settlements_written = len(rows)
-    report.day_commits_written = await _commit_day_roots(session, day_index, (start, end), volumes)
+    async with DayRootsReader(session, start, end) as day_roots:
+        jit = await session.scalar(_JIT_OFF)
+        await session.execute(_DROP_DAY_ROWS_LEFT)
+        await session.execute(
+            _CREATE_DAY_ROWS,
+            {
+                "start": start,
+                "end": end,
+                "day_index": day_index,
+                **rules_sql.tier_parameters(blockchain_enabled=policy.blockchain_enabled, end=end),
+                **rules_sql.fee_parameters(
+                    base_fee_bps=policy.base_fee_bps, credits_per_usdt0=policy.credits_per_usdt0
+                ),
+            },
+        )
+        unsettled = (await session.execute(_UNSETTLED)).all()
+        batch, collected = await _collect(session, unsettled, report)
+        await _insert_settlements(session, day_index, collected, expected=len(unsettled))
+        await batch.flush()
+        report.settlements_written = len(unsettled)
+        report.day_commits_written = await _insert_day_commits(
+            session, day_index, await day_roots.roots()
+        )
+    await session.execute(_DROP_DAY_ROWS)
+    await session.execute(_JIT_BACK, {"previous": jit})
     return report
 
 
-def _settlement_row(volume: Any, tiers: dict[uuid.UUID, int], policy: Policy) -> _Row:
-    user_tier, author_tier = tiers[volume.user_id], tiers[volume.author_id]
-    fee = rules.daily_fee(
-        volume=volume.volume,
-        user_tier=user_tier,
-        author_tier=author_tier,
-        user_is_author=volume.user_id == volume.author_id,
-        base_fee_bps=policy.base_fee_bps,
-        credits_per_usdt0=policy.credits_per_usdt0,
-    )
-    return _Row(
-        id=uuid.uuid4(),
-        user_id=volume.user_id,
-        strategy_id=volume.strategy_id,
-        author_id=volume.author_id,
-        user_tier=user_tier,
-        author_tier=author_tier,
-        fee=fee,
-    )
-
-
 async def _insert_settlements(
-    session: AsyncSession, rows: Sequence[_Row], day_index: int, paid: set[uuid.UUID]
+    session: AsyncSession, day_index: int, collected: Sequence[uuid.UUID], *, expected: int
 ) -> None:
-    """Write every row or none: a row someone else wrote meanwhile aborts this run."""
-    if not rows:
+    """Write every unsettled row or none: a row someone else wrote meanwhile aborts this run."""
+    if not expected:
         return
     result = await session.execute(
-        _INSERT_SETTLEMENTS,
-        {
-            "day_index": day_index,
-            "ids": [r.id for r in rows],
-            "user_ids": [r.user_id for r in rows],
-            "strategy_ids": [r.strategy_id for r in rows],
-            "author_ids": [r.author_id for r in rows],
-            "total_volumes": [r.fee.total_volume for r in rows],
-            "fee_amounts": [r.fee.fee_amount for r in rows],
-            "fee_credits": [r.fee.fee_credits for r in rows],
-            "user_tiers": [r.user_tier for r in rows],
-            "author_tiers": [r.author_tier for r in rows],
-            "discounts": [r.fee.discount_bps for r in rows],
-            "author_fees": [r.fee.author_fee_credits for r in rows],
-            "platform_fees": [r.fee.platform_fee_credits for r in rows],
-            "paid": [r.fee.fee_credits == 0 or r.id in paid for r in rows],
-        },
+        _INSERT_SETTLEMENTS, {"day_index": day_index, "collected": collected}
     )
-    written = int(result.rowcount or 0)  # type: ignore[attr-defined]
-    if written != len(rows):
+    if int(result.rowcount or 0) != expected:  # type: ignore[attr-defined]
         raise ConcurrentSettlement(rules.date_of_day_index(day_index).isoformat())
 
 
 async def _collect(
-    session: AsyncSession, rows: Sequence[_Row], report: DailyReport
-) -> tuple[ledger.LedgerBatch, set[uuid.UUID]]:
+    session: AsyncSession, unsettled: Sequence[Any], report: DailyReport
+) -> tuple[ledger.LedgerBatch, list[uuid.UUID]]:
     """Step 7: charge every settlement whose user's balance covers it, in (user, strategy)
     order, with the author's share posted beside it. Others stay PENDING."""
-    payable = [row for row in rows if row.fee.fee_credits > 0]
+    payable = [row for row in unsettled if row.fee_credits > 0]
     batch = await ledger.open_batch(
         session, [r.user_id for r in payable] + [r.author_id for r in payable]
     )
-    paid: set[uuid.UUID] = set()
+    collected: list[uuid.UUID] = []
     for row in payable:
-        if batch.balance(row.user_id) < row.fee.fee_credits:
+        if batch.balance(row.user_id) < row.fee_credits:
             continue
         add_fee_postings(
             batch,
             settlement_id=row.id,
             user_id=row.user_id,
             author_id=row.author_id,
-            fee_credits=row.fee.fee_credits,
-            author_fee_credits=row.fee.author_fee_credits,
+            fee_credits=row.fee_credits,
+            author_fee_credits=row.author_fee_credits,
         )
-        paid.add(row.id)
-        report.credits_collected += row.fee.fee_credits
-        report.author_credits += row.fee.author_fee_credits
-    report.settlements_collected = len(paid)
-    return batch, paid
+        collected.append(row.id)
+        report.credits_collected += row.fee_credits
+        report.author_credits += row.author_fee_credits
+    report.settlements_collected = len(collected)
+    return batch, collected
 
 
 def add_fee_postings(
@@ -389,85 +389,37 @@ async def pay_settlement_in_credits(
 
 # --- Merkle roots of the day ------------------------------------------------------------
 
-# Leaf values ready to hash: ids as their 16 bytes, amounts and prices scaled by 10^8 (exact,
-# as NUMERIC(20,8) has 8 decimals), the time floored to unix seconds. Positional parameters:
-# this statement runs on the driver's own cursor (see _leaf_records).
-_DAY_LEAVES = """
-    SELECT strategy_id, uuid_send(id), uuid_send(user_id),
-           CASE side WHEN 'BUY' THEN 0 ELSE 1 END,
-           CAST(amount * 100000000 AS numeric(38, 0)),
-           CAST(executed_price * 100000000 AS numeric(38, 0)),
-           CAST(floor(extract(epoch FROM executed_at)) AS bigint)
-    FROM executions
-    WHERE status = 'FILLED' AND executed_at >= $1 AND executed_at < $2
-    ORDER BY strategy_id
-"""
-
+# Step 8: each strategy's root (hashed by day_roots) with its volume of the day, exact.
 _INSERT_DAY_COMMITS = text(
-    """
+    f"""
     INSERT INTO day_commits (strategy_id, day_index, merkle_root, leaf_count, total_volume)
-    SELECT strategy_id, :day_index, merkle_root, leaf_count, total_volume
+    SELECT c.strategy_id, :day_index, c.merkle_root, c.leaf_count, v.total_volume
     FROM unnest(
-        CAST(:strategy_ids AS uuid[]), CAST(:roots AS varchar[]),
-        CAST(:leaf_counts AS integer[]), CAST(:volumes AS numeric[])
-    ) AS c(strategy_id, merkle_root, leaf_count, total_volume)
+        CAST(:strategy_ids AS uuid[]), CAST(:roots AS varchar[]), CAST(:leaf_counts AS integer[])
+    ) AS c(strategy_id, merkle_root, leaf_count)
+    LEFT JOIN (
+        SELECT strategy_id, {rules_sql.eight_decimals("sum(volume)")} AS total_volume
+        FROM {_DAY_ROWS}
+        GROUP BY strategy_id
+    ) AS v ON v.strategy_id = c.strategy_id
+    ORDER BY c.strategy_id
     ON CONFLICT (strategy_id, day_index) DO NOTHING
     """
 )
 
-_LEAF_BATCH = 20_000
 
-
-async def _leaf_records(
-    session: AsyncSession, start: dt.datetime, end: dt.datetime
-) -> AsyncIterator[Any]:
-    """The day's leaves through asyncpg's own server-side cursor, inside the session's
-    transaction: a million rows skip the ORM's per-row work, and memory stays flat."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
-    async for record in driver.cursor(_DAY_LEAVES, start, end, prefetch=_LEAF_BATCH):
-        yield record
-
-
-async def _commit_day_roots(
-    session: AsyncSession,
-    day_index: int,
-    bounds: tuple[dt.datetime, dt.datetime],
-    volumes: Sequence[Any],
+async def _insert_day_commits(
+    session: AsyncSession, day_index: int, roots: Sequence[StrategyRoot]
 ) -> int:
-    """Step 8: per strategy, the Merkle root of the day's FILLED executions."""
-    roots: dict[uuid.UUID, tuple[str, int]] = {}
-    hashes: list[bytes] = []
-    current: uuid.UUID | None = None
-    async for strategy_id, execution_id, user_id, side, amount, price, at in _leaf_records(
-        session, *bounds
-    ):
-        if strategy_id != current:
-            if current is not None:
-                roots[current] = (root_of_leaf_hashes(hashes), len(hashes))
-            current, hashes = strategy_id, []
-        hashes.append(execution_leaf_hash(execution_id, user_id, side, int(amount), int(price), at))
-    if current is not None:
-        roots[current] = (root_of_leaf_hashes(hashes), len(hashes))
     if not roots:
         return 0
-    strategy_volume: dict[uuid.UUID, Decimal] = {}
-    for row in volumes:
-        strategy_volume[row.strategy_id] = strategy_volume.get(row.strategy_id, 0) + row.volume
-    strategy_ids = sorted(roots)
     written = await session.execute(
         _INSERT_DAY_COMMITS,
         {
             "day_index": day_index,
-            "strategy_ids": strategy_ids,
-            "roots": [roots[s][0] for s in strategy_ids],
-            "leaf_counts": [roots[s][1] for s in strategy_ids],
-            "volumes": [
-                strategy_volume[s].quantize(rules.EIGHT_DECIMALS, rounding=ROUND_HALF_EVEN)
-                for s in strategy_ids
-            ],
+            "strategy_ids": [root.strategy_id for root in roots],
+            "roots": [root.merkle_root for root in roots],
+            "leaf_counts": [root.leaf_count for root in roots],
         },
     )
     return int(written.rowcount or 0)  # type: ignore[attr-defined]

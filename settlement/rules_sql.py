@@ -1,0 +1,114 @@
+"""The money rules of settlement.rules in SQL, for the daily run's set-based statements.
+
+Same rules, same quantizing, exact NUMERIC arithmetic: only additions, multiplications and
+comparisons (PostgreSQL's numeric division chooses its own result scale, so it is never used;
+dividing by 10^8 is multiplying by 0.00000001). tests/integration/test_settlement_sql_rules.py
+proves the SQL equal to `rules.daily_fee` and `rules.tier_for_stake` on random inputs. The
+tables (discounts, rates, thresholds) are bound from settlement.rules, so they exist once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from settlement import rules
+
+
+def half_even(value: str) -> str:
+    """SQL rounding `value` (an exact NUMERIC expression) to a whole number with ties to even,
+    as Decimal's ROUND_HALF_EVEN does; PostgreSQL's own round() sends ties away from zero."""
+    return (
+        f"(round({value}) - sign({value}) * CASE WHEN abs({value} - trunc({value})) = 0.5 "
+        f"AND mod(trunc({value}), 2) = 0 THEN 1 ELSE 0 END)"
+    )
+
+
+def eight_decimals(value: str) -> str:
+    """SQL of `value` quantized to 8 decimals, ROUND_HALF_EVEN (`rules.EIGHT_DECIMALS`)."""
+    return f"({half_even(f'({value}) * 100000000')} * 0.00000001)"
+
+
+# (BLOCKCHAIN_ENABLED) each user's G8D staked in blocks before :end, as the indexer recorded it.
+STAKED_CTE = """
+    staked AS (
+        SELECT r.user_id,
+               sum(CASE WHEN r.type = 'STAKE' THEN r.amount ELSE -r.amount END) AS g8d
+        FROM staking_records AS r
+        JOIN chain_events AS e ON e.tx_hash = r.onchain_tx_hash AND e.log_index = r.log_index
+        WHERE CAST(:blockchain_enabled AS boolean)
+          AND r.status <> 'FAILED'
+          AND e.block_timestamp < :end
+        GROUP BY r.user_id
+    )
+"""
+
+
+def tier_of(user: str, staked: str) -> str:
+    """SQL of a user's tier at :end, from their `users` row and `staked` row (both may be
+    missing): the admin's manual tier when set, else the tier of the stake, else 0 (no stake
+    reaches only threshold 0). width_bucket(stake, ascending thresholds) counts the thresholds
+    the stake reaches: `rules.tier_for_stake` plus one."""
+    return (
+        f"coalesce({user}.manual_tier, "
+        f"width_bucket(coalesce({staked}.g8d, 0), CAST(:tier_thresholds AS numeric[])) - 1)"
+    )
+
+
+# Steps 1-5 for each row of a relation `p(volume, user_tier, author_tier, user_is_author)`,
+# in units of 10^-8 USDT0 so that every quantizing step rounds to a whole number:
+#   volume units = volume × 10^8, half-even (total_volume = units × 10^-8);
+#   fee units    = total_volume × BASE_FEE_BPS / 10^4 × (10^4 − discount) / 10^4 × 10^8
+#                = volume units × BASE_FEE_BPS × (10^4 − discount) × 10^-8, half-even;
+#   fee_credits  = fee units × 10^-8 × CREDITS_PER_USDT0, half-even;
+#   author share = floor(fee_credits × author rate / 10^4), 0 for the strategy's own author.
+# Joins to append after `FROM ... AS p`; FEE_COLUMNS selects their values.
+_VOLUME_UNITS = half_even("p.volume * 100000000")
+_FEE_UNITS = half_even(
+    "volume.units * CAST(:base_fee_bps AS integer) * (10000 - volume.discount_bps) * 0.00000001"
+)
+_FEE_CREDITS = half_even("fee.units * CAST(:credits_per_usdt0 AS integer) * 0.00000001")
+
+FEE_JOINS = f"""
+    CROSS JOIN LATERAL (
+        SELECT {_VOLUME_UNITS} AS units,
+               (CAST(:discount_bps_by_tier AS integer[]))[p.user_tier + 1] AS discount_bps
+        OFFSET 0
+    ) AS volume
+    CROSS JOIN LATERAL (SELECT {_FEE_UNITS} AS units OFFSET 0) AS fee
+    CROSS JOIN LATERAL (SELECT CAST({_FEE_CREDITS} AS bigint) AS credits OFFSET 0) AS charged
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN p.user_is_author THEN 0 ELSE CAST(div(
+            charged.credits * (CAST(:author_rate_bps_by_tier AS numeric[]))[p.author_tier + 1],
+            10000
+        ) AS bigint) END AS credits
+    ) AS author
+"""
+
+FEE_COLUMNS = """
+    volume.units * 0.00000001 AS total_volume,
+    volume.discount_bps,
+    fee.units * 0.00000001 AS fee_amount,
+    charged.credits AS fee_credits,
+    author.credits AS author_fee_credits,
+    charged.credits - author.credits AS platform_fee_credits
+"""
+
+
+def tier_parameters(*, blockchain_enabled: bool, end: dt.datetime) -> dict[str, Any]:
+    """The bind parameters of STAKED_CTE and tier_of."""
+    return {
+        "blockchain_enabled": blockchain_enabled,
+        "end": end,
+        "tier_thresholds": list(rules.TIER_THRESHOLDS_G8D),
+    }
+
+
+def fee_parameters(*, base_fee_bps: int, credits_per_usdt0: int) -> dict[str, Any]:
+    """The bind parameters of FEE_JOINS."""
+    return {
+        "base_fee_bps": base_fee_bps,
+        "credits_per_usdt0": credits_per_usdt0,
+        "discount_bps_by_tier": list(rules.DISCOUNT_BPS),
+        "author_rate_bps_by_tier": list(rules.AUTHOR_RATE_BPS),
+    }
