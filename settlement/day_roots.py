@@ -157,7 +157,9 @@ class DayRootsReader:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._beside is not None and not self._beside.done():
+        if self._beside is not None:
+            # Stops a read still running; either way its outcome is collected, so a failure
+            # the caller did not wait for is not reported as never retrieved.
             self._beside.cancel()
             await asyncio.gather(self._beside, return_exceptions=True)
 
