@@ -7,6 +7,7 @@ are collected, so a second run of a day posts nothing.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
@@ -199,6 +200,7 @@ _JIT_BACK = text("SELECT set_config('jit', :previous, true)")
 _DROP_DAY_ROWS_LEFT = text(f"DROP TABLE IF EXISTS pg_temp.{_DAY_ROWS}")
 _DROP_DAY_ROWS = text(f"DROP TABLE pg_temp.{_DAY_ROWS}")
 
+# In this column order: step 7 unpacks the rows.
 _UNSETTLED = text(
     f"""
     SELECT id, user_id, author_id, fee_credits, author_fee_credits
@@ -261,7 +263,19 @@ async def settle_day(session: AsyncSession, *, day_index: int, policy: Policy) -
         )
         unsettled = (await session.execute(_UNSETTLED)).all()
         batch, collected = await _collect(session, unsettled, report)
-        await _insert_settlements(session, day_index, collected, expected=len(unsettled))
+        # PostgreSQL takes a while to write the settlements: the postings are built meanwhile
+        # (in Python only; the session is used by the insert alone). Both run to their end
+        # before a failure of either is raised.
+        outcomes = await asyncio.gather(
+            _insert_settlements(
+                session, day_index, [row.id for row in collected], expected=len(unsettled)
+            ),
+            _add_postings(batch, collected),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         await batch.flush()
         report.settlements_written = len(unsettled)
         report.day_commits_written = await _insert_day_commits(
@@ -287,30 +301,53 @@ async def _insert_settlements(
 
 async def _collect(
     session: AsyncSession, unsettled: Sequence[Any], report: DailyReport
-) -> tuple[ledger.LedgerBatch, list[uuid.UUID]]:
+) -> tuple[ledger.LedgerBatch, list[Any]]:
     """Step 7: charge every settlement whose user's balance covers it, in (user, strategy)
-    order, with the author's share posted beside it. Others stay PENDING."""
+    order, with the author's share posted beside it. Others stay PENDING.
+
+    Locks the accounts and walks the balances to decide who pays; `_add_postings` then adds
+    the postings, and the ledger checks every one of them again."""
     payable = [row for row in unsettled if row.fee_credits > 0]
     batch = await ledger.open_batch(
         session, [r.user_id for r in payable] + [r.author_id for r in payable]
     )
-    collected: list[uuid.UUID] = []
+    moved: dict[uuid.UUID, int] = {}
+    collected = []
     for row in payable:
-        if batch.balance(row.user_id) < row.fee_credits:
+        _, user_id, author_id, fee_credits, author_fee_credits = row
+        balance = moved[user_id] if user_id in moved else batch.balance(user_id)
+        if balance < fee_credits:
             continue
-        add_fee_postings(
-            batch,
-            settlement_id=row.id,
-            user_id=row.user_id,
-            author_id=row.author_id,
-            fee_credits=row.fee_credits,
-            author_fee_credits=row.author_fee_credits,
-        )
-        collected.append(row.id)
-        report.credits_collected += row.fee_credits
-        report.author_credits += row.author_fee_credits
+        moved[user_id] = balance - fee_credits
+        if author_fee_credits:
+            author_balance = moved[author_id] if author_id in moved else batch.balance(author_id)
+            moved[author_id] = author_balance + author_fee_credits
+        collected.append(row)
+        report.credits_collected += fee_credits
+        report.author_credits += author_fee_credits
     report.settlements_collected = len(collected)
     return batch, collected
+
+
+_POSTINGS_PER_TURN = 2_000
+
+
+async def _add_postings(batch: ledger.LedgerBatch, collected: Sequence[Any]) -> None:
+    """The postings of the collected settlements, giving the event loop a turn now and then
+    (the settlements are being written meanwhile)."""
+    for first in range(0, len(collected), _POSTINGS_PER_TURN):
+        await asyncio.sleep(0)
+        for settlement_id, user_id, author_id, fee_credits, author_fee_credits in collected[
+            first : first + _POSTINGS_PER_TURN
+        ]:
+            add_fee_postings(
+                batch,
+                settlement_id=settlement_id,
+                user_id=user_id,
+                author_id=author_id,
+                fee_credits=fee_credits,
+                author_fee_credits=author_fee_credits,
+            )
 
 
 def add_fee_postings(
