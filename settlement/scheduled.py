@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from web3.exceptions import Web3Exception
 
@@ -181,10 +182,17 @@ class SettlementJobs:
         await self.catch_up_months()
         await self.expire()
 
+    async def catch_up_unfinished(self) -> None:
+        await self.catch_up_days()
+        await self.catch_up_months()
+
     async def _chain_final_past(self, day: dt.date) -> bool:
         _, end = rules.day_bounds(rules.day_index_of_date(day))
         async with self.session_factory() as session:
             return await service.chain_final_past(session, end)
+
+
+CATCH_UP_RETRY_MINUTES = 10
 
 
 def build_scheduler(jobs: SettlementJobs) -> AsyncIOScheduler:
@@ -201,4 +209,12 @@ def build_scheduler(jobs: SettlementJobs) -> AsyncIOScheduler:
         **common,
     )
     scheduler.add_job(jobs.expire, CronTrigger(minute=30, timezone=dt.UTC), id="expiry", **common)
+    # A day left waiting for the indexer's finality, or BUSY behind another writer, would
+    # otherwise wait for the next day's tick; catching up is a cheap no-op when all is done.
+    scheduler.add_job(
+        jobs.catch_up_unfinished,
+        IntervalTrigger(minutes=CATCH_UP_RETRY_MINUTES, timezone=dt.UTC),
+        id="catch-up-retry",
+        **common,
+    )
     return scheduler

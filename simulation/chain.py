@@ -42,6 +42,11 @@ class Protocol:
             await self._rpc("evm_setNextBlockTimestamp", [target])
             await self._rpc("evm_mine", [])
 
+    async def mine(self, blocks: int) -> None:
+        """Empty blocks on top, so what came before becomes final (anvil's `finalized` tag
+        trails its head by 64 blocks)."""
+        await self._rpc("anvil_mine", [hex(blocks)])
+
     async def fund(self, account: LocalAccount, *, g8d: int, usdt0: int) -> None:
         await self._rpc("anvil_setBalance", [account.address, hex(GAS_MONEY_WEI)])
         await transact(

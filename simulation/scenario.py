@@ -8,6 +8,7 @@ before `today` (UTC); when the chain's clock is behind a day, it is moved to tha
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 from dataclasses import dataclass, field
@@ -34,8 +35,9 @@ class Scenario:
     days: int = 3
     seed: int = 7
 
-    def emails(self) -> list[str]:
-        return [demo_email(index) for index in range(self.users)]
+    @property
+    def authors(self) -> int:
+        return max(2, self.users // 3)
 
 
 def demo_email(index: int) -> str:
@@ -179,7 +181,8 @@ class Simulation:
         """Authors and half the followers buy plenty; the rest buy too little to cover their
         fees, so some settlements stay PENDING and are later paid on chain."""
         for person in self.world.people:
-            person.credits = 2_000 if person.index % 2 == 0 else 1
+            well_off = person.index < self.world.scenario.authors or person.index % 2 == 0
+            person.credits = 2_000 if well_off else 1
             await self.api.post(
                 "/credits/charge",
                 self.service,
@@ -200,7 +203,7 @@ class Simulation:
                 await self.protocol.stake(person.wallet, person.stake_g8d)
 
     async def publish_strategies(self) -> None:
-        authors = self.world.people[: max(2, len(self.world.people) // 3)]
+        authors = self.world.people[: self.world.scenario.authors]
         for author in authors:
             created = await self.api.post(
                 "/strategies",
@@ -231,6 +234,19 @@ class Simulation:
                 await self.protocol.follow(follower.wallet, strategy.onchain_id)
                 self.world.follows.append((follower, strategy))
 
+    async def wait_until_follows_are_indexed(self, patience: float = 120.0) -> None:
+        """The trading engine trades for followers the platform knows: wait for the indexer."""
+        expected: dict[str, int] = {}
+        for follower, _ in self.world.follows:
+            expected[follower.email] = expected.get(follower.email, 0) + 1
+        async with asyncio.timeout(patience):
+            for follower in {person.email: person for person, _ in self.world.follows}.values():
+                while True:
+                    page = await self.api.get("/follows", follower.caller)
+                    if page["total"] >= expected[follower.email]:
+                        break
+                    await asyncio.sleep(0.5)
+
     async def trade_every_day(self) -> None:
         for day in self.world.days:
             await self.protocol.move_clock_to(_noon(day))
@@ -257,6 +273,7 @@ class Simulation:
                 "side": self.rng.choice(("BUY", "SELL")),
                 "order_type": "MARKET",
                 "amount": str(amount),
+                "price": str(price),
                 "executed_price": str(price),
                 "status": "FILLED",
                 "executed_at": moment.isoformat(),
@@ -285,14 +302,75 @@ class Simulation:
                 buyer.caller,
                 expect=(200, 201),
             )
-            self.world.clones.append(str(clone.get("strategy_id") or clone.get("id")))
+            self.world.clones.append(str(clone["id"]))
+
+    async def feed_market_data(self) -> None:
+        """Hourly candles of every symbol over the simulated days, as the data feed sends them."""
+        for symbol in SYMBOLS:
+            price = Decimal(self.rng.randint(1_000, 60_000))
+            candles = []
+            for day in self.world.days:
+                for hour in range(24):
+                    change = Decimal(self.rng.randint(-150, 150)) / 10_000
+                    close = (price * (1 + change)).quantize(Decimal("0.01"))
+                    candles.append(
+                        {
+                            "symbol": symbol,
+                            "timeframe": "1h",
+                            "timestamp": dt.datetime.combine(
+                                day, dt.time(hour), dt.UTC
+                            ).isoformat(),
+                            "open": str(price),
+                            "high": str(max(price, close) * Decimal("1.002")),
+                            "low": str(min(price, close) * Decimal("0.998")),
+                            "close": str(close),
+                            "volume": str(self.rng.randint(10, 5_000)),
+                        }
+                    )
+                    price = close
+            await self.api.post("/internal/ohlcv", self.service, json={"candles": candles})
+
+    async def keep_keys_and_backtest(self) -> None:
+        """Each author stores an exchange key and back-tests a strategy (charged in credits)."""
+        first_day, last_day = self.world.days[0], self.world.days[-1]
+        for strategy in self.world.strategies:
+            author = strategy.author
+            await self.api.post(
+                "/credentials",
+                author.caller,
+                json={
+                    "type": "EXCHANGE",
+                    "provider": "binance",
+                    "api_key": f"demo-key-{self.world.scenario.seed}-{author.index}-abcd",
+                    "api_secret": f"demo-secret-{author.index}",
+                    "nickname": "main account",
+                },
+                expect=(201,),
+            )
+            await self.api.post(
+                "/backtests",
+                author.caller,
+                json={
+                    "strategy_id": strategy.id,
+                    "symbol": SYMBOLS[0],
+                    "timeframe": "1h",
+                    "start_date": dt.datetime.combine(first_day, dt.time(0), dt.UTC).isoformat(),
+                    "end_date": dt.datetime.combine(last_day, dt.time(23), dt.UTC).isoformat(),
+                    "initial_capital": "10000",
+                },
+                expect=(201,),
+            )
 
     async def run_activity(self) -> World:
         await self.sign_up_everyone()
         await self.buy_credits()
+        await self.feed_market_data()
         await self.stake_on_chain()
         await self.publish_strategies()
+        await self.keep_keys_and_backtest()
         await self.follow_on_chain()
+        await self.protocol.mine(3)
+        await self.wait_until_follows_are_indexed()
         await self.trade_every_day()
         await self.publish_and_clone_templates()
         await self.protocol.move_clock_to(dt.datetime.now(dt.UTC))
@@ -301,15 +379,14 @@ class Simulation:
     async def pay_pending_settlements_on_chain(self, limit: int = 2) -> int:
         """The users who could not pay in credits pay some of their settlements in USDT0."""
         onchain_ids = {strategy.id: strategy.onchain_id for strategy in self.world.strategies}
-        paid = 0
         for person in self.world.people:
             page = await self.api.get(
                 "/settlements", person.caller, params={"status": "PENDING", "size": "100"}
             )
             for settlement in page["items"]:
-                if paid >= limit:
-                    return paid
                 fee_units = int(Decimal(settlement["fee_amount"]) * 10**6)
+                if self.world.settlements_paid_onchain >= limit:
+                    return self.world.settlements_paid_onchain
                 if fee_units == 0 or settlement["strategy_id"] not in onchain_ids:
                     continue
                 onchain_id = await self.protocol.create_settlement(
@@ -319,9 +396,8 @@ class Simulation:
                     fee_units=fee_units,
                 )
                 await self.protocol.pay_settlement(person.wallet, onchain_id, fee_units)
-                paid += 1
-        self.world.settlements_paid_onchain = paid
-        return paid
+                self.world.settlements_paid_onchain += 1
+        return self.world.settlements_paid_onchain
 
 
 def _noon(day: dt.date) -> dt.datetime:
