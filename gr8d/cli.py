@@ -111,10 +111,13 @@ def scheduler(ctx: click.Context) -> None:
     "BLOCKCHAIN_ENABLED).",
 )
 @click.option("--no-scheduler", is_flag=True, help="Do not run the settlement scheduler.")
+@click.option("--no-api", is_flag=True, help="Do not serve the HTTP API.")
 @click.pass_context
-def run(ctx: click.Context, no_indexer: bool, no_scheduler: bool) -> None:
-    """The daemon: every part that exists, in one process (indexer and scheduler)."""
-    parts = _daemon_parts(_settings(ctx), indexer=not no_indexer, scheduler=not no_scheduler)
+def run(ctx: click.Context, no_indexer: bool, no_scheduler: bool, no_api: bool) -> None:
+    """The daemon: indexer, settlement scheduler and API in one process."""
+    parts = _daemon_parts(
+        _settings(ctx), indexer=not no_indexer, scheduler=not no_scheduler, api=not no_api
+    )
     if not parts:
         click.echo("gr8d run: every part is switched off", err=True)
         sys.exit(EXIT_BAD_CONFIGURATION)
@@ -124,7 +127,9 @@ def run(ctx: click.Context, no_indexer: bool, no_scheduler: bool) -> None:
 Part = Callable[[], Coroutine[Any, Any, int | None]]
 
 
-def _daemon_parts(settings: Settings, *, indexer: bool, scheduler: bool) -> list[Part]:
+def _daemon_parts(
+    settings: Settings, *, indexer: bool, scheduler: bool, api: bool = False
+) -> list[Part]:
     """The parts `gr8d run` starts, each a coroutine factory (it returns an exit code when it
     ends on its own)."""
     parts: list[Part] = []
@@ -140,6 +145,10 @@ def _daemon_parts(settings: Settings, *, indexer: bool, scheduler: bool) -> list
         from settlement.cli import run_scheduler
 
         parts.append(lambda: run_scheduler(settings))
+    if api:
+        from api.server import serve_api
+
+        parts.append(lambda: serve_api(settings))
     return parts
 
 

@@ -1,4 +1,5 @@
-"""`gr8d run` as an operator starts it: it catches up, keeps running, and stops on SIGTERM."""
+"""`gr8d run` as an operator starts it: it catches up, serves the API, keeps running, and stops
+on SIGTERM."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import os
 import signal
 import sys
 
+import aiohttp
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import Settlement, SettlementRun
 from gr8d.embedded import ServerUrls
+from tests.e2e.conftest import free_port
 from tests.factories import add_follower_trade, add_user
 
 STOP_WITHIN_SECONDS = 10
@@ -28,7 +31,18 @@ async def _daily_runs(session_factory: async_sessionmaker[AsyncSession]) -> int:
         return int(found or 0)
 
 
-async def test_the_daemon_catches_up_missed_days_and_stops_cleanly_on_sigterm(
+async def _api_health(port: int) -> int:
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/api/v1/health") as response,
+        ):
+            return response.status
+    except aiohttp.ClientError:
+        return 0
+
+
+async def test_the_daemon_catches_up_missed_days_serves_the_api_and_stops_cleanly_on_sigterm(
     session_factory: async_sessionmaker[AsyncSession],
     database_url: str,
     server_urls: ServerUrls,
@@ -44,6 +58,7 @@ async def test_the_daemon_catches_up_missed_days_and_stops_cleanly_on_sigterm(
             executed_at=dt.datetime.combine(start, dt.time(12), tzinfo=dt.UTC),
         )
         await session.commit()
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -54,16 +69,18 @@ async def test_the_daemon_catches_up_missed_days_and_stops_cleanly_on_sigterm(
             "DATABASE_URL": database_url,
             "REDIS_URL": server_urls.redis_url,
             "SETTLEMENT_START_DAY": start.isoformat(),
+            "API_PORT": str(port),
         },
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
         for _ in range(300):
-            if await _daily_runs(session_factory) == 3:
+            if await _daily_runs(session_factory) == 3 and await _api_health(port) == 200:
                 break
             await asyncio.sleep(0.1)
         assert process.returncode is None, "the daemon exited on its own"
+        assert await _api_health(port) == 200
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), STOP_WITHIN_SECONDS)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gr8d.embedded import ServerUrls
 from tests.chain import Protocol, deployed_protocol
+from tests.e2e.conftest import free_port
 from tests.faults.rpc_proxy import Faults, FaultyRpcProxy
 from tests.indexing import (
     activity,
@@ -210,7 +211,10 @@ async def test_gr8d_run_indexes_beside_the_scheduler_and_stops_on_sigterm(
     server_urls: ServerUrls,
     tmp_path: Path,
 ) -> None:
-    env = indexer_environment(chain, database_url, tmp_path) | {"REDIS_URL": server_urls.redis_url}
+    env = indexer_environment(chain, database_url, tmp_path) | {
+        "REDIS_URL": server_urls.redis_url,
+        "API_PORT": str(free_port()),
+    }
     daemon = await start_gr8d(["run"], env=env, log_path=tmp_path / "out")
     try:
 
@@ -233,6 +237,7 @@ async def test_gr8d_run_with_every_part_switched_off_refuses(
         "run",
         "--no-indexer",
         "--no-scheduler",
+        "--no-api",
         env={"DATABASE_URL": database_url},
         log_path=tmp_path / "out",
     )
