@@ -184,11 +184,13 @@ def _register_part_commands() -> None:
     from accounts.cli import admin
     from indexer.cli import devchain, indexer
     from settlement.cli import settle
+    from simulation.cli import simulate_command
 
     cli.add_command(admin)
     cli.add_command(devchain)
     cli.add_command(indexer)
     cli.add_command(settle)
+    cli.add_command(simulate_command)
 
 
 def main() -> None:
