@@ -181,7 +181,16 @@ class _Event:
         return value
 
 
-_ARG_NAMES = ("user", "author", "strategyId", "metadataURI", "dayIndex", "settlementId", "amount")
+_ARG_NAMES = (
+    "user",
+    "author",
+    "strategyId",
+    "metadataURI",
+    "dayIndex",
+    "rootHash",
+    "settlementId",
+    "amount",
+)
 _EVENT_COLUMNS = (
     "e.id, e.chain_id, e.block_number, e.log_index, e.tx_hash, e.event_name, "
     "e.projection_status, e.projection_error, e.args IS NOT NULL AS decoded, "

@@ -148,3 +148,103 @@ async def deployed_protocol() -> AsyncIterator[Protocol]:
             yield Protocol(anvil=anvil, w3=w3, deployments=deployments)
         finally:
             await w3.provider.disconnect()
+
+
+# -- driving the protocol: time, snapshots and the users' actions ------------------------------
+
+G8D_WEI = 10**18
+MIN_LOCK_SECONDS = 15 * 86_400
+COOLDOWN_SECONDS = 7 * 86_400
+
+
+async def rpc_call(w3: AsyncWeb3[AsyncHTTPProvider], method: str, *params: Any) -> Any:
+    """A raw JSON-RPC call (anvil's evm_* and anvil_* methods); AssertionError on an error."""
+    response = await w3.provider.make_request(method, list(params))
+    assert "error" not in response, f"{method}: {response['error']}"
+    return response["result"]
+
+
+async def snapshot(w3: AsyncWeb3[AsyncHTTPProvider]) -> str:
+    """anvil's evm_snapshot: an id to revert the whole chain to (blocks, state, time)."""
+    return str(await rpc_call(w3, "evm_snapshot"))
+
+
+async def revert(w3: AsyncWeb3[AsyncHTTPProvider], snapshot_id: str) -> None:
+    """Back to the snapshot (which anvil then forgets: take a new one to revert again)."""
+    assert await rpc_call(w3, "evm_revert", snapshot_id) is True
+
+
+async def travel(w3: AsyncWeb3[AsyncHTTPProvider], seconds: int) -> None:
+    """Move the chain's clock forward and mine a block at the new time."""
+    await rpc_call(w3, "evm_increaseTime", hex(seconds))
+    await rpc_call(w3, "evm_mine")
+
+
+async def mine(w3: AsyncWeb3[AsyncHTTPProvider], blocks: int) -> None:
+    await rpc_call(w3, "anvil_mine", hex(blocks))
+
+
+async def stake(chain: Protocol, account: LocalAccount, wei: int) -> TxReceipt:
+    """The owner mints `wei` G8D to `account`, which approves and stakes it."""
+    token, staking = chain.contract("G8DToken"), chain.contract("G8DStaking")
+    await transact(chain.w3, token.functions.mint(account.address, wei), chain.account(0))
+    await transact(chain.w3, token.functions.approve(staking.address, wei), account)
+    return await transact(chain.w3, staking.functions.stake(wei), account)
+
+
+async def unstake(chain: Protocol, account: LocalAccount, wei: int) -> TxReceipt:
+    """After the lock: request the unstake, wait out the cooldown, withdraw (Withdrawn's
+    receipt)."""
+    staking = chain.contract("G8DStaking")
+    await travel(chain.w3, MIN_LOCK_SECONDS)
+    await transact(chain.w3, staking.functions.requestUnstake(wei), account)
+    await travel(chain.w3, COOLDOWN_SECONDS)
+    return await transact(chain.w3, staking.functions.withdraw(), account)
+
+
+async def create_strategy(chain: Protocol, author: LocalAccount, uri: str) -> int:
+    """createStrategy as `author`; returns the registry's id for it."""
+    registry = chain.contract("StrategyRegistry")
+    await transact(chain.w3, registry.functions.createStrategy(uri), author)
+    return int(await registry.functions.strategyCount().call()) - 1
+
+
+async def activate_strategy(chain: Protocol, author: LocalAccount, strategy_id: int) -> None:
+    """Draft to Active: the author asks, the reviewer (account 0) verifies and activates."""
+    registry, reviewer = chain.contract("StrategyRegistry"), chain.account(0)
+    steps = (
+        (registry.functions.requestVerification(strategy_id), author),
+        (registry.functions.verifyStrategy(strategy_id, b"\x01" * 32, 90), reviewer),
+        (registry.functions.requestActivation(strategy_id), author),
+        (registry.functions.activateStrategy(strategy_id), reviewer),
+    )
+    for function, sender in steps:
+        await transact(chain.w3, function, sender)
+
+
+async def commit_day(chain: Protocol, strategy_id: int, day_index: int, root: str) -> TxReceipt:
+    """DecisionHistory.commitDay by the relayer (account 1)."""
+    history = chain.contract("DecisionHistory")
+    function = history.functions.commitDay(
+        strategy_id, day_index, bytes.fromhex(root.removeprefix("0x")), (1, 0, 0)
+    )
+    return await transact(chain.w3, function, chain.account(1))
+
+
+async def create_settlement(
+    chain: Protocol, user: LocalAccount, strategy_id: int, day_index: int, fee: int
+) -> int:
+    """SettlementManager.createSettlement by the operator (account 0); returns its id."""
+    manager = chain.contract("SettlementManager")
+    function = manager.functions.createSettlement(user.address, strategy_id, day_index, fee)
+    await transact(chain.w3, function, chain.account(0))
+    return int(await manager.functions.settlementCount().call())
+
+
+async def pay_settlement(chain: Protocol, user: LocalAccount, settlement_id: int) -> TxReceipt:
+    """The user gets the fee in USDT0 from the owner, approves and pays the settlement."""
+    manager, usdt0 = chain.contract("SettlementManager"), chain.contract("USDT0")
+    fee = int((await manager.functions.getSettlement(settlement_id).call())[4])
+    await transact(chain.w3, usdt0.functions.mint(user.address, fee), chain.account(0))
+    await transact(chain.w3, usdt0.functions.approve(manager.address, fee), user)
+    return await transact(chain.w3, manager.functions.paySettlement(settlement_id), user)
