@@ -1,0 +1,479 @@
+"""Benchmark: the API under load, next to a bare aiohttp handler on the same machine.
+
+Seeds a fresh database (users with credits and credit history, strategies, templates to clone),
+starts `gr8d api` in a process of its own, and drives it from another process with an aiohttp
+client holding many connections: authenticated GET /api/v1/strategies, GET
+/api/v1/credits/transactions and POST /api/v1/templates/{id}/clone (a fresh Idempotency-Key per
+request). Each is printed with requests/s and p50/p99 latency, next to a bare aiohttp handler
+returning a constant JSON body, measured in the same run (this machine's ceiling for the
+framework and the client), and the ratio. The API is measured with its access log at INFO (a
+structlog line per request) and at WARNING.
+
+    ./dev bench api_load [--seconds 10 --connections 64 --rounds 1]
+
+Uses DATABASE_URL's and REDIS_URL's servers when set, else embedded ones. The database it
+creates is dropped at the end. Target on 2 cores: reads >= 2,000 requests/s with p99 < 50 ms,
+and >= 1/3 of the bare handler's rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import pstats
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import text
+
+from accounts.tokens import issue_access_token
+from db import admin, migrate
+from db.engine import create_engine
+from gr8d.config import load_settings
+from gr8d.embedded import servers_for
+
+API = "/api/v1"
+# The API's own rate limit is per client IP, and every request here comes from 127.0.0.1.
+UNLIMITED = 1_000_000_000
+WARM_UP_SECONDS = 1.5
+REQUEST_TIMEOUT_SECONDS = 30
+READS_TARGET_RPS = 2_000
+READS_TARGET_P99_MS = 50
+BARE_BODY = {"status": "ok", "items": [], "total": 0}
+SCENARIOS = {
+    "strategies": "GET /strategies",
+    "transactions": "GET /credits/transactions",
+    "clone": "POST /templates/{id}/clone",
+}
+
+SEED = """
+INSERT INTO users (email, hashed_password, full_name)
+SELECT 'bench-' || n || '@example.com', 'not-a-hash', 'Bench user ' || n
+FROM generate_series(1, CAST(:users AS int) + CAST(:authors AS int)) AS n;
+
+CREATE TEMP TABLE numbered_users AS
+SELECT id, row_number() OVER (ORDER BY email) AS n FROM users;
+
+INSERT INTO credit_transactions (user_id, amount, balance_after, type, description)
+SELECT u.id, 1000, 1000 * k, 'PURCHASE', 'bench purchase ' || k
+FROM numbered_users AS u CROSS JOIN generate_series(1, :transactions) AS k;
+
+UPDATE credits SET balance = 1000 * CAST(:transactions AS int);
+
+INSERT INTO strategies (user_id, name, description, definition, is_public)
+SELECT u.id, 'strategy ' || s, 'seeded for the benchmark', CAST(:definition AS jsonb), s % 2 = 0
+FROM numbered_users AS u CROSS JOIN generate_series(1, :strategies) AS s;
+
+INSERT INTO templates (strategy_id, author_id, name, description, price_credits)
+SELECT DISTINCT ON (s.user_id) s.id, s.user_id, 'template of ' || u.n, 'bench template', 1
+FROM strategies AS s JOIN numbered_users AS u ON u.id = s.user_id
+WHERE u.n > :users
+ORDER BY s.user_id, s.id;
+
+ANALYZE;
+"""
+
+DEFINITION = {
+    "nodes": [
+        {"id": "start", "type": "trigger", "config": {"interval": "1h"}},
+        {"id": "rsi", "type": "indicator", "config": {"name": "RSI", "period": 14}},
+        {"id": "buy", "type": "action", "config": {"side": "BUY", "amount": "0.01"}},
+    ],
+    "edges": [
+        {"from_node": "start", "to_node": "rsi"},
+        {"from_node": "rsi", "to_node": "buy", "condition": "rsi < 30"},
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Load:
+    """What the driving process is told (as JSON on its command line)."""
+
+    base_url: str
+    scenario: str
+    seconds: float
+    connections: int
+    tokens: list[str]
+    templates: list[str]
+
+
+@dataclass(frozen=True)
+class Figures:
+    scenario: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    statuses: dict[str, int]
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+# -- the bare handler (its own process) ------------------------------------------------------
+
+
+def serve_bare(port: int) -> None:
+    body = json.dumps(BARE_BODY)
+
+    async def constant(request: web.Request) -> web.Response:
+        return web.Response(text=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/bare", constant)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+# -- the driver (its own process) ------------------------------------------------------------
+
+
+def _request(load: Load, number: int) -> tuple[str, str, dict[str, str]]:
+    token = load.tokens[number % len(load.tokens)]
+    headers = {"Authorization": f"Bearer {token}"}
+    if load.scenario == "bare":
+        return "GET", "/bare", {}
+    if load.scenario == "strategies":
+        return "GET", f"{API}/strategies", headers
+    if load.scenario == "transactions":
+        return "GET", f"{API}/credits/transactions", headers
+    if load.scenario == "clone":
+        template = load.templates[number % len(load.templates)]
+        headers["Idempotency-Key"] = uuid.uuid4().hex
+        return "POST", f"{API}/templates/{template}/clone", headers
+    raise ValueError(f"unknown scenario {load.scenario}")
+
+
+async def _worker(
+    session: aiohttp.ClientSession,
+    load: Load,
+    worker: int,
+    measure_from: float,
+    until: float,
+    latencies: list[float],
+    statuses: Counter[str],
+) -> None:
+    number = worker
+    while (started := time.perf_counter()) < until:
+        method, path, headers = _request(load, number)
+        number += load.connections
+        async with session.request(method, load.base_url + path, headers=headers) as response:
+            await response.read()
+        if started >= measure_from:
+            latencies.append(time.perf_counter() - started)
+            statuses[str(response.status)] += 1
+
+
+async def drive(load: Load) -> Figures:
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    connector = aiohttp.TCPConnector(limit=load.connections)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        begun = time.perf_counter()
+        measure_from = begun + WARM_UP_SECONDS
+        until = measure_from + load.seconds
+        await asyncio.gather(
+            *(
+                _worker(session, load, worker, measure_from, until, latencies, statuses)
+                for worker in range(load.connections)
+            )
+        )
+        measured = time.perf_counter() - measure_from
+    latencies.sort()
+    return Figures(
+        scenario=load.scenario,
+        requests=len(latencies),
+        seconds=measured,
+        p50_ms=1000 * statistics.median(latencies),
+        p99_ms=1000 * latencies[int(0.99 * (len(latencies) - 1))],
+        statuses=dict(statuses),
+    )
+
+
+# -- the conductor -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def seed(database_url: str, *, users: int, authors: int) -> None:
+    settings = load_settings(database_url=database_url, database_pool_size=2)
+    engine = create_engine(settings)
+    values = {
+        "users": users,
+        "authors": authors,
+        "transactions": 60,
+        "strategies": 30,
+        "definition": json.dumps(DEFINITION),
+    }
+    try:
+        async with engine.begin() as connection:
+            for statement in filter(str.strip, SEED.split(";")):
+                await connection.execute(text(statement), values if ":" in statement else {})
+    finally:
+        await engine.dispose()
+
+
+async def seeded_ids(database_url: str, *, users: int) -> tuple[list[str], list[str]]:
+    """The user ids that drive the load (not the authors) and the template ids."""
+    settings = load_settings(database_url=database_url, database_pool_size=1)
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            user_ids = (
+                await connection.execute(
+                    text(
+                        "SELECT u.id FROM users AS u LEFT JOIN templates AS t "
+                        "ON t.author_id = u.id WHERE t.id IS NULL ORDER BY u.email LIMIT :n"
+                    ),
+                    {"n": users},
+                )
+            ).scalars()
+            templates = (await connection.execute(text("SELECT id FROM templates"))).scalars()
+            return [str(i) for i in user_ids], [str(i) for i in templates]
+    finally:
+        await engine.dispose()
+
+
+@contextlib.contextmanager
+def process(arguments: list[str], env: dict[str, str], ready_url: str) -> Iterator[int]:
+    """A server process, ready once `ready_url` answers; its output (access logs included) goes
+    to a file, read only if it fails to start: an unread pipe would fill and stall it."""
+    with tempfile.TemporaryFile("w+") as output:
+        server = subprocess.Popen(arguments, env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            _wait_until_ready(server, ready_url, output)
+            yield server.pid
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _wait_until_ready(server: subprocess.Popen[bytes], url: str, output: IO[str]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            output.seek(0)
+            raise RuntimeError(
+                f"the server stopped at start (exit {server.returncode}):\n{output.read()}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within 60 s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_measured(load: Load, server: int) -> tuple[Figures, float]:
+    """The figures and the server's CPU seconds per second while the driver ran."""
+    cpu_before, began = cpu_seconds(server), time.perf_counter()
+    figures = run_driver(load)
+    busy = (cpu_seconds(server) - cpu_before) / (time.perf_counter() - began)
+    return figures, busy
+
+
+def run_driver(load: Load) -> Figures:
+    # The load (a thousand tokens) goes through stdin: too long for one argument.
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench.api_load", "--drive"],
+        input=json.dumps(asdict(load)),
+        capture_output=True,
+        text=True,
+    )
+    if finished.returncode != 0:
+        raise RuntimeError(f"the driver failed:\n{finished.stderr}")
+    return Figures(**json.loads(finished.stdout))
+
+
+def api_environment(database_url: str, redis_url: str, log_level: str) -> dict[str, str]:
+    return os.environ | {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "API_RATE_LIMIT_PER_MINUTE": str(UNLIMITED),
+        "LOG_LEVEL": log_level,
+        "APP_ENV": "development",
+    }
+
+
+def report(figures: Figures, bare: Figures | None, label: str, busy: float) -> None:
+    ratio = "" if bare is None else f"  {figures.rate / bare.rate:5.2f} of bare"
+    ratio += f"  server CPU {100 * busy:3.0f}%"
+    wrong = {status: n for status, n in figures.statuses.items() if not status.startswith("2")}
+    print(
+        f"{label:<34} {figures.rate:8,.0f} req/s  p50 {figures.p50_ms:6.1f} ms  "
+        f"p99 {figures.p99_ms:6.1f} ms{ratio}" + (f"  NON-2XX {wrong}" if wrong else ""),
+        flush=True,
+    )
+
+
+def measure(
+    arguments: argparse.Namespace,
+    database_url: str,
+    redis_url: str,
+    users: list[str],
+    templates: list[str],
+) -> None:
+    settings = load_settings()
+    tokens = [
+        issue_access_token(
+            uuid.UUID(user), secret=settings.jwt_secret_key, issuer=settings.jwt_issuer
+        )[0]
+        for user in users
+    ]
+    bare_port, api_port = free_port(), free_port()
+    python = sys.executable
+
+    def load(scenario: str, port: int) -> Load:
+        return Load(
+            base_url=f"http://127.0.0.1:{port}",
+            scenario=scenario,
+            seconds=arguments.seconds,
+            connections=arguments.connections,
+            tokens=tokens,
+            templates=templates,
+        )
+
+    bare_command = [python, "-m", "bench.api_load", "--serve-bare", str(bare_port)]
+    api_command = [python, "-m", "gr8d", "api", "--host", "127.0.0.1", "--port", str(api_port)]
+    for round_number in range(1, arguments.rounds + 1):
+        print(
+            f"\nround {round_number} ({arguments.connections} connections, "
+            f"{arguments.seconds:g} s each after {WARM_UP_SECONDS:g} s of warm-up)"
+        )
+        with process(bare_command, dict(os.environ), f"http://127.0.0.1:{bare_port}/bare") as pid:
+            bare, busy = run_measured(load("bare", bare_port), pid)
+        report(bare, None, "bare aiohttp handler", busy)
+        for log_level in arguments.log_levels:
+            env = api_environment(database_url, redis_url, log_level)
+            with tempfile.TemporaryDirectory() as folder:
+                profile = Path(folder) / "api.prof"
+                profiled = [python, "-m", "cProfile", "-o", str(profile), *api_command[1:]]
+                command = profiled if arguments.profile else api_command
+                with process(command, env, f"http://127.0.0.1:{api_port}/health") as pid:
+                    for scenario in arguments.scenarios:
+                        figures, busy = run_measured(load(scenario, api_port), pid)
+                        report(figures, bare, f"{SCENARIOS[scenario]} [{log_level}]", busy)
+                if arguments.profile:
+                    print_profile(profile)
+
+
+def print_profile(path: Path) -> None:
+    """Where the API process spent its time (cProfile: the figures above are slowed by it)."""
+    stats = pstats.Stats(str(path))
+    by_package: Counter[str] = Counter()
+    for (filename, _, _), row in stats.stats.items():  # type: ignore[attr-defined]
+        by_package[_package_of(filename)] += row[2]
+    total = sum(by_package.values())
+    print("own time by package (cProfile):")
+    for package, seconds in by_package.most_common(15):
+        print(f"  {package:<40} {seconds:7.2f} s  {100 * seconds / total:4.1f}%")
+    stats.sort_stats("tottime").print_stats(40)
+
+
+def _package_of(filename: str) -> str:
+    if "site-packages/" in filename:
+        return filename.split("site-packages/", 1)[1].split("/", 1)[0]
+    if filename.startswith("~") or filename.startswith("<"):
+        return "builtins"
+    if "/lib/python3" in filename:
+        return "stdlib " + filename.rsplit("/", 1)[-1]
+    return filename.removeprefix(str(Path.cwd()) + "/")
+
+
+async def prepare(database_url: str, arguments: argparse.Namespace) -> tuple[list[str], list[str]]:
+    await asyncio.to_thread(migrate.upgrade, database_url)
+    began = time.perf_counter()
+    await seed(database_url, users=arguments.users, authors=arguments.templates)
+    print(
+        f"seeded {arguments.users:,} users (60 credit transactions, 30 strategies each) and "
+        f"{arguments.templates} templates in {time.perf_counter() - began:.1f} s"
+    )
+    return await seeded_ids(database_url, users=arguments.users)
+
+
+def conduct(arguments: argparse.Namespace) -> None:
+    configured = load_settings(
+        database_url=os.environ.get("DATABASE_URL"), redis_url=os.environ.get("REDIS_URL")
+    )
+    with (
+        tempfile.TemporaryDirectory() as data_dir,
+        servers_for(configured, Path(data_dir)) as urls,
+    ):
+        name = f"gr8d_bench_api_{os.getpid()}"
+        database_url = asyncio.run(admin.create_database(urls.database_url, name))
+        try:
+            users, templates = asyncio.run(prepare(database_url, arguments))
+            measure(arguments, database_url, urls.redis_url, users, templates)
+        finally:
+            asyncio.run(admin.drop_database(urls.database_url, name))
+    print(
+        f"\ntargets: reads >= {READS_TARGET_RPS:,} req/s with p99 < {READS_TARGET_P99_MS} ms, "
+        "and >= 0.33 of the bare handler's rate"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured per scenario")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the whole measurement")
+    parser.add_argument("--users", type=int, default=1_000)
+    parser.add_argument("--templates", type=int, default=50)
+    parser.add_argument(
+        "--log-levels", nargs="+", default=["INFO", "WARNING"], choices=["INFO", "WARNING"]
+    )
+    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    parser.add_argument(
+        "--profile", action="store_true", help="run the API under cProfile and print where it spent"
+    )
+    parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.serve_bare is not None:
+        serve_bare(arguments.serve_bare)
+    elif arguments.drive:
+        figures = asyncio.run(drive(Load(**json.loads(sys.stdin.read()))))
+        print(json.dumps(asdict(figures)))
+    else:
+        conduct(arguments)
+
+
+if __name__ == "__main__":
+    main()
