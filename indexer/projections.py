@@ -243,24 +243,29 @@ def _onchain_status_of(event_name: str) -> str:
     return f"CASE {event_name} {arms} END"
 
 
-# Every projecting statement ends in an `outcome` CTE (id, status, error, warning) and this
-# tail: only PENDING and PARKED events move, and only when their outcome differs.
+# Every projecting statement ends in an `outcome` CTE (id, current status, new status, error,
+# warning) and this tail: only PENDING and PARKED events move, and only when their outcome
+# differs. (The current status comes with the outcome so that the planner joins on the id.)
+#
+# Lookups of a key's events are LATERAL subqueries (kept apart from the outer query by a
+# window or OFFSET 0): one index scan per key, whatever the table's size and however stale its
+# statistics (a batch's rows are minutes old; the planner would guess a handful and scan the
+# whole event family instead).
 _MARK = """
 marked AS (
     UPDATE chain_events AS e
     SET projection_status = o.status, projection_error = o.error
     FROM outcome AS o
     WHERE e.id = o.id
-      AND e.projection_status IN ('PENDING', 'PARKED')
+      AND o.current IN ('PENDING', 'PARKED')
       AND (e.projection_status, e.projection_error) IS DISTINCT FROM (o.status, o.error)
-    RETURNING e.id, e.event_name, e.tx_hash, e.log_index, e.projection_status,
-              e.projection_error
+    RETURNING e.event_name, e.tx_hash, e.log_index, e.projection_status,
+              e.projection_error, o.warning
 )
 """
 _MARKED = """
-SELECT m.event_name, m.tx_hash, m.log_index, m.projection_status, m.projection_error,
-       o.warning
-FROM marked AS m JOIN outcome AS o ON o.id = m.id
+SELECT event_name, tx_hash, log_index, projection_status, projection_error, warning
+FROM marked
 """
 _NOTHING = "CAST(NULL AS text)"
 
@@ -296,9 +301,24 @@ _PARKED = text(
            OR (e.args ->> 'user') = ANY(CAST(:wallets AS text[]))
            OR (e.args ->> 'author') = ANY(CAST(:wallets AS text[]))
            OR (e.args ->> 'metadataURI') = ANY(CAST(:uris AS text[]))
-           OR (e.args ->> 'strategyId') = ANY(CAST(:strategy_ids AS text[]))
-           OR (e.args ->> 'settlementId') = ANY(CAST(:settlement_ids AS text[])))
+           OR (e.args ->> 'strategyId') = ANY(CAST(:strategy_ids AS text[])))
     ORDER BY e.chain_id, e.block_number, e.log_index
+    """
+)
+
+_PARKED_CLOSINGS = text(
+    f"""
+    SELECT {_EVENT_COLUMNS}
+    FROM unnest(CAST(:settlement_ids AS text[])) AS k(settlement_id)
+    CROSS JOIN LATERAL (
+        SELECT * FROM chain_events AS e
+        WHERE e.chain_id = :chain_id AND e.event_name IN {_names(SETTLEMENT_EVENTS)}
+          AND (e.args ->> 'settlementId') = k.settlement_id
+          AND e.event_name IN ('SettlementPaid', 'SettlementExpired')
+          AND e.projection_status = 'PARKED'
+        OFFSET 0
+    ) AS e
+    ORDER BY e.block_number, e.log_index
     """
 )
 
@@ -312,7 +332,6 @@ async def _parked(
     wallets: Sequence[str] = (),
     uris: Sequence[str] = (),
     strategy_ids: Sequence[int] = (),
-    settlement_ids: Sequence[str] = (),
     everything: bool = False,
 ) -> list[_Event]:
     rows = await session.execute(
@@ -323,7 +342,6 @@ async def _parked(
             "wallets": [wallet.lower() for wallet in wallets],
             "uris": list(uris),
             "strategy_ids": [str(number) for number in strategy_ids],
-            "settlement_ids": list(settlement_ids),
         },
     )
     return [_event_of(row) for row in rows]
@@ -366,13 +384,20 @@ _DERIVE_REGISTRATIONS = text(
         ORDER BY r.metadata_uri, r.created_at, r.id
     ),
     created AS (
-        SELECT e.id, e.block_number, e.log_index, e.tx_hash, e.block_timestamp, keys.uri,
-               {_bigint("e.args ->> 'strategyId'")} AS onchain_id, w.user_id AS author_user
+        SELECT e.id, e.projection_status, e.block_number, e.log_index, e.tx_hash,
+               e.block_timestamp, keys.uri, {_bigint("e.author_onchain_id")} AS onchain_id,
+               w.user_id AS author_user
         FROM keys
-        JOIN chain_events AS e
-          ON (e.args ->> 'metadataURI') = keys.uri AND e.event_name = 'StrategyCreated'
-        LEFT JOIN wallets AS w ON w.address = (e.args ->> 'author') AND w.is_verified
-        WHERE e.chain_id = :chain_id AND e.projection_status <> 'FAILED'
+        CROSS JOIN LATERAL (
+            SELECT e.id, e.projection_status, e.block_number, e.log_index, e.tx_hash,
+                   e.block_timestamp, e.args ->> 'strategyId' AS author_onchain_id,
+                   e.args ->> 'author' AS author
+            FROM chain_events AS e
+            WHERE (e.args ->> 'metadataURI') = keys.uri AND e.event_name = 'StrategyCreated'
+              AND e.chain_id = :chain_id AND e.projection_status <> 'FAILED'
+            OFFSET 0
+        ) AS e
+        LEFT JOIN wallets AS w ON w.address = e.author AND w.is_verified
     ),
     judged AS (
         SELECT c.*, g.id AS registration_id,
@@ -413,7 +438,8 @@ _DERIVE_REGISTRATIONS = text(
         RETURNING r.onchain_strategy_id
     ),
     outcome AS (
-        SELECT id, CASE WHEN ours IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
+        SELECT id, projection_status AS current,
+               CASE WHEN ours IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
                {_NOTHING} AS error,
                CASE WHEN ours = false THEN 'another gr8d user created this URI on chain' END
                    AS warning
@@ -466,15 +492,19 @@ _DERIVE_ONCHAIN_STATUS = text(
         RETURNING r.id
     ),
     outcome AS (
-        SELECT e.id, CASE WHEN g.id IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
+        SELECT e.id, e.projection_status AS current,
+               CASE WHEN g.id IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
                {_NOTHING} AS error, {_NOTHING} AS warning
         FROM keys
-        JOIN chain_events AS e
-          ON e.chain_id = :chain_id AND e.event_name IN {_names(REGISTRY_EVENTS)}
-         AND (e.args ->> 'strategyId') = CAST(keys.s AS text)
+        CROSS JOIN LATERAL (
+            SELECT e.id, e.projection_status FROM chain_events AS e
+            WHERE e.chain_id = :chain_id AND e.event_name IN {_names(REGISTRY_EVENTS)}
+              AND (e.args ->> 'strategyId') = CAST(keys.s AS text)
+              AND e.event_name IN {_names(_STATUS_EVENTS)}
+              AND e.projection_status IN ('PENDING', 'PARKED')
+            OFFSET 0
+        ) AS e
         LEFT JOIN registered AS g ON g.s = keys.s
-        WHERE e.event_name IN {_names(_STATUS_EVENTS)}
-          AND e.projection_status IN ('PENDING', 'PARKED')
     ),
     {_MARK}
     {_MARKED}
@@ -509,15 +539,20 @@ _DERIVE_FOLLOWS = text(
         JOIN strategies AS st ON st.id = r.strategy_id
     ),
     events AS (
-        SELECT e.id, e.event_name, e.block_number, e.log_index, e.tx_hash, p.w, p.s,
-               wa.user_id AS follower, t.strategy_id, t.author
+        SELECT e.id, e.projection_status, e.event_name, e.block_number, e.log_index,
+               e.tx_hash, p.w, p.s, wa.user_id AS follower, t.strategy_id, t.author
         FROM pairs AS p
-        JOIN chain_events AS e
-          ON e.chain_id = :chain_id AND e.event_name IN {_names(FOLLOW_EVENTS)}
-         AND (e.args ->> 'strategyId') = CAST(p.s AS text) AND (e.args ->> 'user') = p.w
+        CROSS JOIN LATERAL (
+            SELECT e.id, e.projection_status, e.event_name, e.block_number, e.log_index,
+                   e.tx_hash
+            FROM chain_events AS e
+            WHERE e.chain_id = :chain_id AND e.event_name IN {_names(FOLLOW_EVENTS)}
+              AND (e.args ->> 'strategyId') = CAST(p.s AS text) AND (e.args ->> 'user') = p.w
+              AND e.projection_status <> 'FAILED'
+            OFFSET 0
+        ) AS e
         LEFT JOIN wallets AS wa ON wa.address = p.w AND wa.is_verified
         LEFT JOIN target AS t ON t.s = p.s
-        WHERE e.projection_status <> 'FAILED'
     ),
     usable AS (
         SELECT * FROM events
@@ -559,7 +594,7 @@ _DERIVE_FOLLOWS = text(
         RETURNING 1
     ),
     outcome AS (
-        SELECT id,
+        SELECT id, projection_status AS current,
                CASE WHEN follower IS NULL OR strategy_id IS NULL THEN 'PARKED'
                     WHEN follower = author THEN 'FAILED'
                     ELSE 'APPLIED' END AS status,
@@ -580,7 +615,8 @@ _DERIVE_FOLLOWS = text(
 _APPLY_DAY_COMMITS = text(
     f"""
     WITH events AS (
-        SELECT e.id, e.tx_hash, e.block_timestamp, lower(e.args ->> 'rootHash') AS root,
+        SELECT e.id, e.projection_status, e.tx_hash, e.block_timestamp,
+               lower(e.args ->> 'rootHash') AS root,
                {_bigint("e.args ->> 'strategyId'")} AS s,
                {_bigint("e.args ->> 'dayIndex'")} AS day_index
         FROM unnest(CAST(:ids AS bigint[])) AS k(id) JOIN chain_events AS e ON e.id = k.id
@@ -603,7 +639,8 @@ _APPLY_DAY_COMMITS = text(
         RETURNING d.id
     ),
     outcome AS (
-        SELECT id, CASE WHEN strategy_id IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
+        SELECT id, projection_status AS current,
+               CASE WHEN strategy_id IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
                {_NOTHING} AS error,
                CASE WHEN our_root <> root
                     THEN 'the chain committed root ' || root || ' for this day, day_commits '
@@ -647,7 +684,8 @@ _DERIVE_MERKLE_ROOTS = text(
 _APPLY_SETTLEMENTS_CREATED = text(
     f"""
     WITH events AS (
-        SELECT e.id, e.block_number, e.log_index, e.args ->> 'user' AS wallet,
+        SELECT e.id, e.projection_status, e.block_number, e.log_index,
+               e.args ->> 'user' AS wallet,
                CAST(e.args ->> 'settlementId' AS numeric) AS onchain_id,
                {_bigint("e.args ->> 'strategyId'")} AS s,
                {_bigint("e.args ->> 'dayIndex'")} AS day_index
@@ -677,7 +715,7 @@ _APPLY_SETTLEMENTS_CREATED = text(
         RETURNING s.id
     ),
     outcome AS (
-        SELECT l.id,
+        SELECT l.id, l.projection_status AS current,
                CASE WHEN l.settlement_id IS NULL THEN 'PARKED'
                     WHEN c.id IS NOT NULL THEN 'APPLIED'
                     ELSE 'FAILED' END AS status,
@@ -695,7 +733,8 @@ _APPLY_SETTLEMENTS_CREATED = text(
 _APPLY_SETTLEMENTS_CLOSED = text(
     f"""
     WITH events AS (
-        SELECT e.id, e.event_name, e.tx_hash, e.block_timestamp, e.block_number, e.log_index,
+        SELECT e.id, e.projection_status, e.event_name, e.tx_hash, e.block_timestamp,
+               e.block_number, e.log_index,
                CAST(e.args ->> 'settlementId' AS numeric) AS onchain_id
         FROM unnest(CAST(:ids AS bigint[])) AS k(id) JOIN chain_events AS e ON e.id = k.id
     ),
@@ -724,7 +763,8 @@ _APPLY_SETTLEMENTS_CLOSED = text(
         RETURNING s.id
     ),
     outcome AS (
-        SELECT id, CASE WHEN settlement_id IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
+        SELECT id, projection_status AS current,
+               CASE WHEN settlement_id IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
                {_NOTHING} AS error,
                CASE WHEN event_name = 'SettlementPaid' AND settlement_status = 'PAID'
                          AND paid_via = 'CREDITS'
@@ -745,16 +785,18 @@ _DERIVE_STAKING = text(
         SELECT DISTINCT w FROM unnest(CAST(:wallets AS text[])) AS k(w)
     ),
     history AS (
-        SELECT e.id, e.event_name, e.block_number, e.log_index, e.tx_hash,
-               e.projection_status, keys.w, CAST(e.args ->> 'amount' AS numeric) AS wei,
-               sum(CASE WHEN e.event_name = 'Staked' THEN 1 ELSE -1 END
-                   * CAST(e.args ->> 'amount' AS numeric))
-                   OVER (PARTITION BY keys.w ORDER BY e.block_number, e.log_index) AS balance
+        SELECT h.*, keys.w
         FROM keys
-        JOIN chain_events AS e
-          ON e.chain_id = :chain_id AND e.event_name IN {_names(STAKING_EVENTS)}
-         AND (e.args ->> 'user') = keys.w
-        WHERE e.projection_status <> 'FAILED'
+        CROSS JOIN LATERAL (
+            SELECT e.id, e.event_name, e.block_number, e.log_index, e.tx_hash,
+                   e.projection_status, CAST(e.args ->> 'amount' AS numeric) AS wei,
+                   sum(CASE WHEN e.event_name = 'Staked' THEN 1 ELSE -1 END
+                       * CAST(e.args ->> 'amount' AS numeric))
+                       OVER (ORDER BY e.block_number, e.log_index) AS balance
+            FROM chain_events AS e
+            WHERE e.chain_id = :chain_id AND e.event_name IN {_names(STAKING_EVENTS)}
+              AND (e.args ->> 'user') = keys.w AND e.projection_status <> 'FAILED'
+        ) AS h
     ),
     todo AS (
         SELECT h.*, wa.user_id
@@ -779,7 +821,8 @@ _DERIVE_STAKING = text(
         RETURNING 1
     ),
     outcome AS (
-        SELECT id, CASE WHEN user_id IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
+        SELECT id, projection_status AS current,
+               CASE WHEN user_id IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
                {_NOTHING} AS error, {_NOTHING} AS warning
         FROM todo
     ),
@@ -966,15 +1009,14 @@ async def _project(
     if opened:
         # A payment or expiry parked before its settlement was linked follows the link now.
         known = {event.id for event in closed}
-        closed += [
-            event
-            for event in await _parked(
-                session,
-                chain_id=chain_id,
-                settlement_ids=sorted({event.arg("settlementId") for event in opened}),
-            )
-            if event.id not in known and event.name in ("SettlementPaid", "SettlementExpired")
-        ]
+        parked = await session.execute(
+            _PARKED_CLOSINGS,
+            {
+                "chain_id": chain_id,
+                "settlement_ids": sorted({event.arg("settlementId") for event in opened}),
+            },
+        )
+        closed += [event for row in parked if (event := _event_of(row)).id not in known]
     if closed:
         await _run(
             session, _APPLY_SETTLEMENTS_CLOSED, {"ids": [e.id for e in closed]}, report, chain_id

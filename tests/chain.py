@@ -175,8 +175,10 @@ async def revert(w3: AsyncWeb3[AsyncHTTPProvider], snapshot_id: str) -> None:
 
 
 async def travel(w3: AsyncWeb3[AsyncHTTPProvider], seconds: int) -> None:
-    """Move the chain's clock forward and mine a block at the new time."""
-    await rpc_call(w3, "evm_increaseTime", hex(seconds))
+    """Mine a block `seconds` after the latest one. (Counted from the latest block, not the
+    wall clock: anvil's blocks run ahead of the clock when several are mined a second.)"""
+    latest = await w3.eth.get_block("latest")
+    await rpc_call(w3, "evm_setNextBlockTimestamp", hex(latest["timestamp"] + seconds))
     await rpc_call(w3, "evm_mine")
 
 

@@ -41,6 +41,8 @@ class ChainBlock(Base):
 # The event families the projections look up by their key (indexer/projections.py). Each
 # partial index below names its family, so a lookup that names the same events can use it.
 STAKING_EVENTS = ("Staked", "Withdrawn")
+# The wallet index also serves the API's pending unstakes (UnstakeRequested by wallet).
+WALLET_STAKING_EVENTS = ("Staked", "UnstakeRequested", "Withdrawn")
 REGISTRY_EVENTS = (
     "StrategyCreated",
     "StrategyUpdated",
@@ -86,7 +88,7 @@ class ChainEvent(Base):
             _arg("user"),
             "block_number",
             "log_index",
-            postgresql_where=_named(STAKING_EVENTS),
+            postgresql_where=_named(WALLET_STAKING_EVENTS),
         ),
         # A strategy's registry events in chain order: the last one is its on-chain status.
         Index(

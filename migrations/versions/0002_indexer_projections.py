@@ -19,7 +19,7 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-STAKING_EVENTS = ("Staked", "Withdrawn")
+WALLET_STAKING_EVENTS = ("Staked", "UnstakeRequested", "Withdrawn")
 REGISTRY_EVENTS = (
     "StrategyCreated",
     "StrategyUpdated",
@@ -47,7 +47,7 @@ def upgrade() -> None:
         "ix_chain_events_staking_wallet",
         "chain_events",
         ["chain_id", _arg("user"), "block_number", "log_index"],
-        postgresql_where=_named(STAKING_EVENTS),
+        postgresql_where=_named(WALLET_STAKING_EVENTS),
     )
     op.create_index(
         "ix_chain_events_registry_strategy",
