@@ -377,7 +377,8 @@ _DERIVE_REGISTRATIONS = text(
         SELECT DISTINCT uri FROM unnest(CAST(:uris AS text[])) AS k(uri)
     ),
     registration AS (
-        SELECT DISTINCT ON (r.metadata_uri) r.id, r.metadata_uri AS uri, s.user_id AS owner
+        SELECT DISTINCT ON (r.metadata_uri) r.id, r.metadata_uri AS uri, s.user_id AS owner,
+               r.status, r.onchain_strategy_id, r.onchain_tx_hash
         FROM keys
         JOIN strategy_registrations AS r ON r.metadata_uri = keys.uri
         JOIN strategies AS s ON s.id = r.strategy_id
@@ -400,9 +401,14 @@ _DERIVE_REGISTRATIONS = text(
         LEFT JOIN wallets AS w ON w.address = e.author AND w.is_verified
     ),
     judged AS (
+        -- The creation that registered the strategy stays ours even if its wallet has been
+        -- unlinked since: a wallet leaving gr8d does not unregister a strategy.
         SELECT c.*, g.id AS registration_id,
-               CASE WHEN g.id IS NOT NULL AND c.author_user IS NOT NULL
-                    THEN c.author_user = g.owner END AS ours
+               CASE WHEN g.id IS NULL THEN NULL
+                    WHEN c.projection_status = 'APPLIED' AND g.status = 'REGISTERED'
+                         AND g.onchain_tx_hash = c.tx_hash
+                         AND g.onchain_strategy_id = c.onchain_id THEN true
+                    WHEN c.author_user IS NOT NULL THEN c.author_user = g.owner END AS ours
         FROM created AS c LEFT JOIN registration AS g ON g.uri = c.uri
     ),
     winner AS (

@@ -261,6 +261,26 @@ async def test_our_uri_created_by_another_users_wallet_fails_it_until_the_owner_
     assert own_id == 1
 
 
+async def test_a_registered_strategy_stays_registered_when_its_authors_wallet_is_unlinked(
+    chain: Protocol, session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    bob, carol = chain.account(3), chain.account(4)
+    bob_id = await add_person(session, "bob", bob.address)
+    await add_person(session, "carol", carol.address)
+    await add_registered_strategy(session, bob_id, "alpha")
+    await session.commit()
+    own_id = await create_strategy(chain, bob, uri("alpha"))
+    await index_to_head(chain, session_factory)
+    await session.execute(text("DELETE FROM wallets WHERE user_id = :bob"), {"bob": bob_id})
+    await session.commit()
+
+    await create_strategy(chain, carol, uri("alpha"))
+    await index_to_head(chain, session_factory)
+
+    registration = await _registration(session, "alpha")
+    assert (registration.status, registration.onchain_strategy_id) == ("REGISTERED", own_id)
+
+
 # --- follows -------------------------------------------------------------------------------
 
 
