@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from asyncpg import Record
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -201,14 +202,12 @@ _DROP_DAY_ROWS_LEFT = text(f"DROP TABLE IF EXISTS pg_temp.{_DAY_ROWS}")
 _DROP_DAY_ROWS = text(f"DROP TABLE pg_temp.{_DAY_ROWS}")
 
 # In this column order: step 7 unpacks the rows.
-_UNSETTLED = text(
-    f"""
+_UNSETTLED = f"""
     SELECT id, user_id, author_id, fee_credits, author_fee_credits
     FROM {_DAY_ROWS}
     WHERE NOT settled
     ORDER BY user_id, strategy_id
-    """
-)
+"""
 
 # Rows are written once, with their final status: zero-fee and collected rows PAID.
 _INSERT_SETTLEMENTS = text(
@@ -261,14 +260,14 @@ async def settle_day(session: AsyncSession, *, day_index: int, policy: Policy) -
                 ),
             },
         )
-        unsettled = (await session.execute(_UNSETTLED)).all()
+        unsettled = await _fetch_many(session, _UNSETTLED)
         batch, collected = await _collect(session, unsettled, report)
         # PostgreSQL takes a while to write the settlements: the postings are built meanwhile
         # (in Python only; the session is used by the insert alone). Both run to their end
         # before a failure of either is raised.
         outcomes = await asyncio.gather(
             _insert_settlements(
-                session, day_index, [row.id for row in collected], expected=len(unsettled)
+                session, day_index, [row["id"] for row in collected], expected=len(unsettled)
             ),
             _add_postings(batch, collected),
             return_exceptions=True,
@@ -286,6 +285,16 @@ async def settle_day(session: AsyncSession, *, day_index: int, policy: Policy) -
     return report
 
 
+async def _fetch_many(session: AsyncSession, statement: str) -> list[Record]:
+    """A large result through the driver, inside the session's transaction: asyncpg's records
+    cost a fraction of the ORM's rows (a day has 100,000 settlements)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    assert raw.driver_connection is not None
+    records: list[Record] = await raw.driver_connection.fetch(statement)
+    return records
+
+
 async def _insert_settlements(
     session: AsyncSession, day_index: int, collected: Sequence[uuid.UUID], *, expected: int
 ) -> None:
@@ -300,16 +309,16 @@ async def _insert_settlements(
 
 
 async def _collect(
-    session: AsyncSession, unsettled: Sequence[Any], report: DailyReport
-) -> tuple[ledger.LedgerBatch, list[Any]]:
+    session: AsyncSession, unsettled: Sequence[Record], report: DailyReport
+) -> tuple[ledger.LedgerBatch, list[Record]]:
     """Step 7: charge every settlement whose user's balance covers it, in (user, strategy)
     order, with the author's share posted beside it. Others stay PENDING.
 
     Locks the accounts and walks the balances to decide who pays; `_add_postings` then adds
     the postings, and the ledger checks every one of them again."""
-    payable = [row for row in unsettled if row.fee_credits > 0]
+    payable = [row for row in unsettled if row["fee_credits"] > 0]
     batch = await ledger.open_batch(
-        session, [r.user_id for r in payable] + [r.author_id for r in payable]
+        session, [row["user_id"] for row in payable] + [row["author_id"] for row in payable]
     )
     moved: dict[uuid.UUID, int] = {}
     collected = []
@@ -332,7 +341,7 @@ async def _collect(
 _POSTINGS_PER_TURN = 2_000
 
 
-async def _add_postings(batch: ledger.LedgerBatch, collected: Sequence[Any]) -> None:
+async def _add_postings(batch: ledger.LedgerBatch, collected: Sequence[Record]) -> None:
     """The postings of the collected settlements, giving the event loop a turn now and then
     (the settlements are being written meanwhile)."""
     for first in range(0, len(collected), _POSTINGS_PER_TURN):
