@@ -7,7 +7,8 @@ core: ``DayRootsReader`` reads and hashes on a second connection, in a read-only
 that imports the caller's snapshot (``pg_export_snapshot``), while the caller's connection
 writes. When the caller's transaction has written already (its own writes are invisible to
 an imported snapshot), or the session has no engine to connect with, it reads on the caller's
-connection instead, after the writes.
+connection instead, after the writes (also inside a SAVEPOINT, where a snapshot cannot be
+exported).
 """
 
 from __future__ import annotations
@@ -140,7 +141,8 @@ class DayRootsReader:
 
     async def __aenter__(self) -> Self:
         engine = self._session.bind
-        if isinstance(engine, AsyncEngine):
+        # A snapshot cannot be exported from inside a SAVEPOINT.
+        if isinstance(engine, AsyncEngine) and not self._session.in_nested_transaction():
             snapshot = await self._exportable_snapshot()
             if snapshot is not None:
                 self._beside = asyncio.create_task(self._read_in_snapshot(engine, snapshot))

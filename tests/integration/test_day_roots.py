@@ -14,7 +14,8 @@ import pytest
 from eth_abi.abi import encode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import DayCommit, Execution
@@ -218,3 +219,45 @@ def _leaf(execution: Execution) -> ExecutionLeaf:
         executed_price=execution.executed_price,
         executed_at=execution.executed_at,
     )
+
+
+async def test_a_run_inside_a_savepoint_reads_on_its_own_connection(
+    session: AsyncSession,
+) -> None:
+    author = await add_user(session)
+    strategy = await add_strategy(session, author)
+    await add_execution(
+        session, user_id=author, strategy_id=strategy, amount="3", price="7", executed_at=NOON
+    )
+    await session.commit()
+
+    async with session.begin_nested():
+        report = await service.settle_day(
+            session, day_index=rules.day_index_of_date(DAY), policy=policy()
+        )
+
+    commit = await session.scalar(select(DayCommit))
+    assert report.day_commits_written == 1
+    assert commit is not None and commit.total_volume == Decimal("21")
+
+
+async def test_a_run_that_fails_midway_stops_the_reader_and_the_day_settles_later(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    author = await add_user(session)
+    strategy = await add_strategy(session, author)
+    broken = await add_execution(
+        session, user_id=author, strategy_id=strategy, amount="1", price="-5", executed_at=NOON
+    )
+    await session.commit()
+    day_index = rules.day_index_of_date(DAY)
+
+    async with session_factory() as failing:
+        with pytest.raises(IntegrityError, match="amounts_not_negative"):
+            await service.settle_day(failing, day_index=day_index, policy=policy())
+        await failing.rollback()
+    await session.execute(update(Execution).where(Execution.id == broken).values(executed_price=5))
+    await session.commit()
+    report = await service.settle_day(session, day_index=day_index, policy=policy())
+
+    assert (report.settlements_written, report.day_commits_written) == (1, 1)
