@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from api import context, idempotency
 from api.authentication import authenticate
 from api.client_ip import client_ip, trusted_networks
-from api.problems import Problem, validation_problem
+from api.problems import FieldError, Problem, validation_problem
 from api.ratelimit import RateLimit, enforce
 from api.registry import Call, Endpoint
 from gr8d.config import Settings
@@ -49,8 +49,11 @@ def _path_arguments(endpoint: Endpoint, request: web.Request) -> dict[str, Any]:
 
 
 def _query_argument(model: type[BaseModel], request: web.Request) -> BaseModel:
-    if any(_unstorable(value) for value in request.query.values()):
-        raise Problem(422, "UNSTORABLE_TEXT", "query parameters may not contain NUL characters")
+    paths: list[Location] = [
+        (name,) for name, value in request.query.items() if _unstorable_text(value)
+    ]
+    if paths:
+        raise _unstorable_problem("query", paths)
     try:
         return model.model_validate(dict(request.query))
     except ValidationError as error:
@@ -72,22 +75,44 @@ def _unstorable_text(text: str) -> bool:
     return False
 
 
-def _unstorable(value: Any) -> bool:
-    """Whether any string in a JSON document is unstorable. Walked with a stack of its own, not
-    by recursion: a document nested a few hundred levels deep parses, and recursing into it
-    would end in a RecursionError (a 500)."""
-    pending = [value]
+Location = tuple[str | int, ...]
+
+
+def _unstorable_paths(value: Any) -> list[Location]:
+    """Where a JSON document holds unstorable strings (keys included). Walked with a stack of
+    its own, not by recursion: a document nested a few hundred levels deep parses, and
+    recursing into it would end in a RecursionError (a 500)."""
+    found: list[Location] = []
+    pending: list[tuple[Location, Any]] = [((), value)]
     while pending:
-        item = pending.pop()
+        path, item = pending.pop()
         if isinstance(item, str):
             if _unstorable_text(item):
-                return True
+                found.append(path)
         elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
+            for key, child in item.items():
+                if _unstorable_text(key):
+                    found.append((*path, key))
+                pending.append(((*path, key), child))
         elif isinstance(item, list):
-            pending.extend(item)
-    return False
+            pending.extend(((*path, index), child) for index, child in enumerate(item))
+    return sorted(found, key=str)
+
+
+def _unstorable_problem(location: str, paths: list[Location]) -> Problem:
+    return Problem(
+        422,
+        "VALIDATION_ERROR",
+        "text may not contain NUL characters or lone surrogates",
+        errors=[
+            FieldError(
+                loc=[location, *path],
+                code="UNSTORABLE_TEXT",
+                message="NUL characters and lone surrogates cannot be stored",
+            )
+            for path in paths
+        ],
+    )
 
 
 def _nested_deeper_than(raw: bytes, limit: int) -> bool:
@@ -118,10 +143,8 @@ async def read_json(request: web.Request) -> Any:
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise Problem(400, "MALFORMED_JSON", "the body is not valid JSON") from None
     # Only escapes (\u....) can smuggle NUL or surrogates past the strict parser.
-    if b"\\u" in raw and _unstorable(document):
-        raise Problem(
-            422, "UNSTORABLE_TEXT", "text may not contain NUL characters or lone surrogates"
-        )
+    if b"\\u" in raw and (paths := _unstorable_paths(document)):
+        raise _unstorable_problem("body", paths)
     return document
 
 

@@ -119,8 +119,16 @@ async def test_a_nul_character_anywhere_in_a_body_is_refused_before_the_database
         "/api/v1/auth/register",
         json={"email": "nul@example.com", "password": "long enough", "full_name": "a\u0000b"},
     )
+    body = await response.json(content_type=None)
     assert response.status == 422
-    assert (await response.json(content_type=None))["code"] == "UNSTORABLE_TEXT"
+    assert body["code"] == "VALIDATION_ERROR"
+    assert body["errors"] == [
+        {
+            "loc": ["body", "full_name"],
+            "code": "UNSTORABLE_TEXT",
+            "message": "NUL characters and lone surrogates cannot be stored",
+        }
+    ]
 
 
 async def test_a_lone_surrogate_in_a_body_is_refused(client: TestClient[object, object]) -> None:
