@@ -204,6 +204,7 @@ async def run_once(engine: AsyncEngine, number: int, executions: int) -> float:
     floor = await floor_seconds(engine)
     clock = StatementClock()
     jobs = SettlementJobs(session_factory=create_session_factory(engine), policy=POLICY)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cpu_before = time.process_time()
     with clock.attached(engine):
         result = await jobs.settle_day(DAY)
@@ -217,7 +218,8 @@ async def run_once(engine: AsyncEngine, number: int, executions: int) -> float:
     print(
         f"  throughput: {executions / seconds:,.0f} executions/s, "
         f"{settlements / seconds:,.0f} settlements/s; Python CPU {cpu:.2f} s; "
-        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB "
+        f"({rss_before / 1024:.0f} MiB before the run)"
     )
     print("  where the time goes (wall seconds on the run's connection):")
     for label in [label for _, label in PARTS] + [OTHER]:
