@@ -247,35 +247,10 @@ async def settle_day(session: AsyncSession, *, day_index: int, policy: Policy) -
     report = DailyReport(day_index=day_index)
     async with DayRootsReader(session, start, end) as day_roots:
         jit = await session.scalar(_JIT_OFF)
-        await session.execute(_DROP_DAY_ROWS_LEFT)
-        await session.execute(
-            _CREATE_DAY_ROWS,
-            {
-                "start": start,
-                "end": end,
-                "day_index": day_index,
-                **rules_sql.tier_parameters(blockchain_enabled=policy.blockchain_enabled, end=end),
-                **rules_sql.fee_parameters(
-                    base_fee_bps=policy.base_fee_bps, credits_per_usdt0=policy.credits_per_usdt0
-                ),
-            },
-        )
+        await _compute_day_rows(session, day_index, policy)
         unsettled = await _fetch_many(session, _UNSETTLED)
         batch, collected = await _collect(session, unsettled, report)
-        # PostgreSQL takes a while to write the settlements: the postings are built meanwhile
-        # (in Python only; the session is used by the insert alone). Both run to their end
-        # before a failure of either is raised.
-        outcomes = await asyncio.gather(
-            _insert_settlements(
-                session, day_index, [row["id"] for row in collected], expected=len(unsettled)
-            ),
-            _add_postings(batch, collected),
-            return_exceptions=True,
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        await batch.flush()
+        await _write_settlements(session, day_index, unsettled, batch, collected)
         report.settlements_written = len(unsettled)
         report.day_commits_written = await _insert_day_commits(
             session, day_index, await day_roots.roots()
@@ -283,6 +258,49 @@ async def settle_day(session: AsyncSession, *, day_index: int, policy: Policy) -
     await session.execute(_DROP_DAY_ROWS)
     await session.execute(_JIT_BACK, {"previous": jit})
     return report
+
+
+async def _compute_day_rows(session: AsyncSession, day_index: int, policy: Policy) -> None:
+    """Steps 1-5 into the temporary table."""
+    start, end = rules.day_bounds(day_index)
+    await session.execute(_DROP_DAY_ROWS_LEFT)
+    await session.execute(
+        _CREATE_DAY_ROWS,
+        {
+            "start": start,
+            "end": end,
+            "day_index": day_index,
+            **rules_sql.tier_parameters(blockchain_enabled=policy.blockchain_enabled, end=end),
+            **rules_sql.fee_parameters(
+                base_fee_bps=policy.base_fee_bps, credits_per_usdt0=policy.credits_per_usdt0
+            ),
+        },
+    )
+
+
+async def _write_settlements(
+    session: AsyncSession,
+    day_index: int,
+    unsettled: Sequence[Record],
+    batch: ledger.LedgerBatch,
+    collected: Sequence[Record],
+) -> None:
+    """Steps 6 and 7's writes: the settlements, then the postings of the collected ones.
+
+    PostgreSQL takes a while to write the settlements, so the postings are built meanwhile (in
+    Python only: the insert alone uses the session). Both run to their end before a failure of
+    either is raised."""
+    outcomes = await asyncio.gather(
+        _insert_settlements(
+            session, day_index, [row["id"] for row in collected], expected=len(unsettled)
+        ),
+        _add_postings(batch, collected),
+        return_exceptions=True,
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    await batch.flush()
 
 
 async def _fetch_many(session: AsyncSession, statement: str) -> list[Record]:
