@@ -77,6 +77,9 @@ Decisions where chain.md is silent or unsafe:
   a different root is logged as an error and the row is left for the relayer's own check.
 * Undoing an expiry turns the settlement back to PENDING; if the settlement's own expiry
   sweep had failed it too, its next run fails it again.
+* What was applied stays applied when a link goes away later (a wallet deleted or unverified):
+  its staking records and the registration its creation made are kept; only events not yet
+  applied wait for a link.
 """
 
 from __future__ import annotations
@@ -377,53 +380,58 @@ _DERIVE_REGISTRATIONS = text(
         SELECT DISTINCT uri FROM unnest(CAST(:uris AS text[])) AS k(uri)
     ),
     registration AS (
-        SELECT DISTINCT ON (r.metadata_uri) r.id, r.metadata_uri AS uri, s.user_id AS owner,
-               r.status, r.onchain_strategy_id, r.onchain_tx_hash
+        -- The registration a URI names (the oldest, should two share it) and its owner.
+        SELECT keys.uri, g.id, g.owner, g.status, g.onchain_strategy_id, g.onchain_tx_hash
         FROM keys
-        JOIN strategy_registrations AS r ON r.metadata_uri = keys.uri
-        JOIN strategies AS s ON s.id = r.strategy_id
-        ORDER BY r.metadata_uri, r.created_at, r.id
-    ),
-    created AS (
-        SELECT e.id, e.projection_status, e.block_number, e.log_index, e.tx_hash,
-               e.block_timestamp, keys.uri, {_bigint("e.author_onchain_id")} AS onchain_id,
-               w.user_id AS author_user
-        FROM keys
-        CROSS JOIN LATERAL (
-            SELECT e.id, e.projection_status, e.block_number, e.log_index, e.tx_hash,
-                   e.block_timestamp, e.args ->> 'strategyId' AS author_onchain_id,
-                   e.args ->> 'author' AS author
-            FROM chain_events AS e
-            WHERE (e.args ->> 'metadataURI') = keys.uri AND e.event_name = 'StrategyCreated'
-              AND e.chain_id = :chain_id AND e.projection_status <> 'FAILED'
-            OFFSET 0
-        ) AS e
-        LEFT JOIN wallets AS w ON w.address = e.author AND w.is_verified
+        LEFT JOIN LATERAL (
+            SELECT r.id, s.user_id AS owner, r.status, r.onchain_strategy_id, r.onchain_tx_hash
+            FROM strategy_registrations AS r JOIN strategies AS s ON s.id = r.strategy_id
+            WHERE r.metadata_uri = keys.uri
+            ORDER BY r.created_at, r.id
+            LIMIT 1
+        ) AS g ON true
     ),
     judged AS (
+        -- One row per creation of the URI (one without any: a registration with none left).
         -- The creation that registered the strategy stays ours even if its wallet has been
         -- unlinked since: a wallet leaving gr8d does not unregister a strategy.
-        SELECT c.*, g.id AS registration_id,
-               CASE WHEN g.id IS NULL THEN NULL
-                    WHEN c.projection_status = 'APPLIED' AND g.status = 'REGISTERED'
-                         AND g.onchain_tx_hash = c.tx_hash
-                         AND g.onchain_strategy_id = c.onchain_id THEN true
-                    WHEN c.author_user IS NOT NULL THEN c.author_user = g.owner END AS ours
-        FROM created AS c LEFT JOIN registration AS g ON g.uri = c.uri
+        SELECT g.uri, g.id AS registration_id, e.*,
+               CASE WHEN g.id IS NULL OR e.id IS NULL THEN NULL
+                    WHEN e.projection_status = 'APPLIED' AND g.status = 'REGISTERED'
+                         AND g.onchain_tx_hash = e.tx_hash
+                         AND g.onchain_strategy_id = e.onchain_id THEN true
+                    WHEN e.author_user IS NOT NULL THEN e.author_user = g.owner END AS ours
+        FROM registration AS g
+        LEFT JOIN LATERAL (
+            SELECT e.id, e.projection_status, e.block_number, e.log_index, e.tx_hash,
+                   e.block_timestamp, {_bigint("e.args ->> 'strategyId'")} AS onchain_id,
+                   w.user_id AS author_user
+            FROM chain_events AS e
+            LEFT JOIN wallets AS w ON w.address = (e.args ->> 'author') AND w.is_verified
+            WHERE (e.args ->> 'metadataURI') = g.uri AND e.event_name = 'StrategyCreated'
+              AND e.chain_id = :chain_id AND e.projection_status <> 'FAILED'
+            OFFSET 0
+        ) AS e ON true
     ),
-    winner AS (
-        SELECT DISTINCT ON (registration_id) *
-        FROM judged WHERE ours
-        ORDER BY registration_id, block_number, log_index
+    ranked AS (
+        -- First: the owner's first creation if there is one.
+        SELECT j.*,
+               row_number() OVER (PARTITION BY registration_id
+                                  ORDER BY ours IS TRUE DESC, block_number, log_index) AS rank,
+               coalesce(bool_or(NOT ours) OVER (PARTITION BY registration_id), false)
+                   AS refused
+        FROM judged AS j
+        WHERE registration_id IS NOT NULL
     ),
     state AS (
-        SELECT g.id,
-               CASE WHEN w.id IS NOT NULL THEN 'REGISTERED'
-                    WHEN EXISTS (SELECT 1 FROM judged AS j
-                                 WHERE j.registration_id = g.id AND NOT j.ours) THEN 'FAILED'
+        SELECT registration_id AS id,
+               CASE WHEN ours THEN 'REGISTERED' WHEN refused THEN 'FAILED'
                     ELSE 'PENDING' END AS status,
-               w.onchain_id, w.tx_hash, w.block_timestamp AS registered_at
-        FROM registration AS g LEFT JOIN winner AS w ON w.registration_id = g.id
+               CASE WHEN ours THEN onchain_id END AS onchain_id,
+               CASE WHEN ours THEN tx_hash END AS tx_hash,
+               CASE WHEN ours THEN block_timestamp END AS registered_at
+        FROM ranked
+        WHERE rank = 1
     ),
     changed AS (
         UPDATE strategy_registrations AS r
@@ -447,9 +455,10 @@ _DERIVE_REGISTRATIONS = text(
         SELECT id, projection_status AS current,
                CASE WHEN ours IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
                {_NOTHING} AS error,
-               CASE WHEN ours = false THEN 'another gr8d user created this URI on chain' END
+               CASE WHEN NOT ours THEN 'another gr8d user created this URI on chain' END
                    AS warning
         FROM judged
+        WHERE id IS NOT NULL
     ),
     {_MARK}
     SELECT event_name, tx_hash, log_index, projection_status, projection_error, warning,
@@ -469,37 +478,36 @@ _STATUS_EVENTS = REGISTRY_EVENTS[1:]  # StrategyCreated's outcome is the registr
 _DERIVE_ONCHAIN_STATUS = text(
     f"""
     WITH keys AS (
-        SELECT DISTINCT s FROM unnest(CAST(:strategy_ids AS bigint[])) AS k(s)
-    ),
-    registered AS (
-        SELECT r.id, r.onchain_strategy_id AS s
-        FROM keys
-        JOIN strategy_registrations AS r
-          ON r.onchain_strategy_id = keys.s AND r.status = 'REGISTERED'
+        SELECT k.s, r.id AS registration_id
+        FROM (SELECT DISTINCT s FROM unnest(CAST(:strategy_ids AS bigint[])) AS k(s)) AS k
+        LEFT JOIN strategy_registrations AS r
+          ON r.onchain_strategy_id = k.s AND r.status = 'REGISTERED'
     ),
     latest AS (
-        SELECT g.id, last.event_name
-        FROM registered AS g
+        SELECT keys.registration_id, last.event_name
+        FROM keys
         LEFT JOIN LATERAL (
             SELECT e.event_name FROM chain_events AS e
             WHERE e.chain_id = :chain_id AND e.event_name IN {_names(REGISTRY_EVENTS)}
-              AND (e.args ->> 'strategyId') = CAST(g.s AS text)
+              AND (e.args ->> 'strategyId') = CAST(keys.s AS text)
               AND e.projection_status <> 'FAILED'
             ORDER BY e.block_number DESC, e.log_index DESC
             LIMIT 1
         ) AS last ON true
+        WHERE keys.registration_id IS NOT NULL
     ),
     changed AS (
         UPDATE strategy_registrations AS r
         SET onchain_status = {_onchain_status_of("l.event_name")}
         FROM latest AS l
-        WHERE r.id = l.id AND r.onchain_status IS DISTINCT FROM
+        WHERE r.id = l.registration_id AND r.onchain_status IS DISTINCT FROM
               ({_onchain_status_of("l.event_name")})
         RETURNING r.id
     ),
     outcome AS (
         SELECT e.id, e.projection_status AS current,
-               CASE WHEN g.id IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
+               CASE WHEN keys.registration_id IS NULL THEN 'PARKED' ELSE 'APPLIED' END
+                   AS status,
                {_NOTHING} AS error, {_NOTHING} AS warning
         FROM keys
         CROSS JOIN LATERAL (
@@ -510,7 +518,6 @@ _DERIVE_ONCHAIN_STATUS = text(
               AND e.projection_status IN ('PENDING', 'PARKED')
             OFFSET 0
         ) AS e
-        LEFT JOIN registered AS g ON g.s = keys.s
     ),
     {_MARK}
     {_MARKED}
@@ -537,16 +544,8 @@ _DERIVE_FOLLOWS = text(
         SELECT wa.address, o.s
         FROM owner_pairs AS o JOIN wallets AS wa ON wa.user_id = o.follower AND wa.is_verified
     ),
-    target AS (
-        SELECT r.onchain_strategy_id AS s, r.strategy_id, st.user_id AS author
-        FROM (SELECT DISTINCT s FROM seed) AS k
-        JOIN strategy_registrations AS r
-          ON r.onchain_strategy_id = k.s AND r.status = 'REGISTERED'
-        JOIN strategies AS st ON st.id = r.strategy_id
-    ),
     events AS (
-        SELECT e.id, e.projection_status, e.event_name, e.block_number, e.log_index,
-               e.tx_hash, p.w, p.s, wa.user_id AS follower, t.strategy_id, t.author
+        SELECT e.*, p.w, p.s, wa.user_id AS follower, r.strategy_id, st.user_id AS author
         FROM pairs AS p
         CROSS JOIN LATERAL (
             SELECT e.id, e.projection_status, e.event_name, e.block_number, e.log_index,
@@ -558,28 +557,28 @@ _DERIVE_FOLLOWS = text(
             OFFSET 0
         ) AS e
         LEFT JOIN wallets AS wa ON wa.address = p.w AND wa.is_verified
-        LEFT JOIN target AS t ON t.s = p.s
+        LEFT JOIN strategy_registrations AS r
+          ON r.onchain_strategy_id = p.s AND r.status = 'REGISTERED'
+        LEFT JOIN strategies AS st ON st.id = r.strategy_id
     ),
     usable AS (
-        SELECT * FROM events
+        SELECT events.*,
+               row_number() OVER (PARTITION BY w, s
+                                  ORDER BY block_number DESC, log_index DESC) AS from_last
+        FROM events
         WHERE follower IS NOT NULL AND strategy_id IS NOT NULL AND follower <> author
     ),
-    last_of_pair AS (
-        SELECT DISTINCT ON (w, s) follower, author, strategy_id, event_name
-        FROM usable
-        ORDER BY w, s, block_number DESC, log_index DESC
-    ),
-    started AS (
-        SELECT DISTINCT ON (follower, strategy_id) follower, strategy_id, tx_hash
-        FROM usable WHERE event_name = 'FollowStarted'
-        ORDER BY follower, strategy_id, block_number DESC, log_index DESC
-    ),
     derived AS (
-        SELECT l.follower, l.author, l.strategy_id, s.tx_hash,
-               bool_or(l.event_name IN ('FollowStarted', 'FollowResumed')) AS is_active
-        FROM last_of_pair AS l
-        JOIN started AS s ON s.follower = l.follower AND s.strategy_id = l.strategy_id
-        GROUP BY l.follower, l.author, l.strategy_id, s.tx_hash
+        -- Active while the last event of one of the owner's wallets started or resumed it;
+        -- the row exists while a FollowStarted does, and carries the latest one's tx.
+        SELECT follower, author, strategy_id,
+               bool_or(from_last = 1 AND event_name IN ('FollowStarted', 'FollowResumed'))
+                   AS is_active,
+               (array_agg(tx_hash ORDER BY block_number DESC, log_index DESC)
+                   FILTER (WHERE event_name = 'FollowStarted'))[1] AS tx_hash
+        FROM usable
+        GROUP BY follower, author, strategy_id
+        HAVING bool_or(event_name = 'FollowStarted')
     ),
     upserted AS (
         INSERT INTO follows (follower_id, following_id, strategy_id, is_active, onchain_tx_hash)
@@ -591,12 +590,15 @@ _DERIVE_FOLLOWS = text(
         RETURNING 1
     ),
     removed AS (
+        -- Only an unwind takes a follow's every FollowStarted away.
         DELETE FROM follows AS f
-        USING owner_pairs AS o, target AS t
-        WHERE t.s = o.s AND f.follower_id = o.follower AND f.following_id = t.author
-          AND f.strategy_id = t.strategy_id
+        USING owner_pairs AS o, strategy_registrations AS r, strategies AS st
+        WHERE CAST(:prune AS boolean)
+          AND r.onchain_strategy_id = o.s AND r.status = 'REGISTERED' AND st.id = r.strategy_id
+          AND f.follower_id = o.follower AND f.following_id = st.user_id
+          AND f.strategy_id = r.strategy_id
           AND NOT EXISTS (SELECT 1 FROM derived AS d
-                          WHERE d.follower = o.follower AND d.strategy_id = t.strategy_id)
+                          WHERE d.follower = o.follower AND d.strategy_id = r.strategy_id)
         RETURNING 1
     ),
     outcome AS (
@@ -698,7 +700,9 @@ _APPLY_SETTLEMENTS_CREATED = text(
         FROM unnest(CAST(:ids AS bigint[])) AS k(id) JOIN chain_events AS e ON e.id = k.id
     ),
     linked AS (
-        SELECT ev.*, st.id AS settlement_id, st.onchain_settlement_id AS current_id
+        SELECT ev.*, st.id AS settlement_id,
+               st.onchain_settlement_id IS NULL OR st.onchain_settlement_id = ev.onchain_id
+                   AS linkable
         FROM events AS ev
         LEFT JOIN wallets AS w ON w.address = ev.wallet AND w.is_verified
         LEFT JOIN strategy_registrations AS r
@@ -707,29 +711,32 @@ _APPLY_SETTLEMENTS_CREATED = text(
           ON st.user_id = w.user_id AND st.strategy_id = r.strategy_id
          AND st.day_index = ev.day_index
     ),
-    chosen AS (
-        SELECT DISTINCT ON (settlement_id) id, settlement_id, onchain_id
+    ranked AS (
+        -- One chain settlement per row: the first that may link it.
+        SELECT linked.*,
+               settlement_id IS NOT NULL AND linkable
+               AND row_number() OVER (PARTITION BY settlement_id, linkable
+                                      ORDER BY block_number, log_index) = 1 AS chosen
         FROM linked
-        WHERE settlement_id IS NOT NULL AND (current_id IS NULL OR current_id = onchain_id)
-        ORDER BY settlement_id, block_number, log_index
     ),
     linked_rows AS (
         UPDATE settlements AS s
         SET onchain_settlement_id = c.onchain_id
-        FROM chosen AS c
-        WHERE s.id = c.settlement_id AND s.onchain_settlement_id IS DISTINCT FROM c.onchain_id
+        FROM ranked AS c
+        WHERE c.chosen AND s.id = c.settlement_id
+          AND s.onchain_settlement_id IS DISTINCT FROM c.onchain_id
         RETURNING s.id
     ),
     outcome AS (
-        SELECT l.id, l.projection_status AS current,
-               CASE WHEN l.settlement_id IS NULL THEN 'PARKED'
-                    WHEN c.id IS NOT NULL THEN 'APPLIED'
+        SELECT id, projection_status AS current,
+               CASE WHEN settlement_id IS NULL THEN 'PARKED'
+                    WHEN chosen THEN 'APPLIED'
                     ELSE 'FAILED' END AS status,
-               CASE WHEN l.settlement_id IS NOT NULL AND c.id IS NULL
-                    THEN 'settlement ' || l.settlement_id || ' is on chain already as '
+               CASE WHEN settlement_id IS NOT NULL AND NOT chosen
+                    THEN 'settlement ' || settlement_id || ' is on chain already as '
                          || 'another settlement: onchain_settlement_id holds one' END AS error,
                {_NOTHING} AS warning
-        FROM linked AS l LEFT JOIN chosen AS c ON c.id = l.id
+        FROM ranked
     ),
     {_MARK}
     {_MARKED}
@@ -991,7 +998,11 @@ async def _project(
         await _run(
             session,
             _DERIVE_FOLLOWS,
-            {"wallets": [w for w, _ in pairs], "strategy_ids": [s for _, s in pairs]},
+            {
+                "wallets": [w for w, _ in pairs],
+                "strategy_ids": [s for _, s in pairs],
+                "prune": False,
+            },
             report,
             chain_id,
         )
@@ -1250,7 +1261,11 @@ async def unwind_from(session: AsyncSession, *, chain_id: int, block_number: int
         await _run(
             session,
             _DERIVE_FOLLOWS,
-            {"wallets": [w for w, _ in pairs], "strategy_ids": [s for _, s in pairs]},
+            {
+                "wallets": [w for w, _ in pairs],
+                "strategy_ids": [s for _, s in pairs],
+                "prune": True,
+            },
             report,
             chain_id,
         )
