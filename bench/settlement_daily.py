@@ -111,7 +111,6 @@ PARTS = (
         "CREATE TEMPORARY TABLE day_settlement_rows",
         "steps 1-5: volumes, tiers, fees into a temp table",
     ),
-    ("SELECT id, user_id, author_id, fee_credits", "unsettled rows to Python for step 7"),
     ("SELECT user_id, balance FROM credits", "ledger: lock the accounts"),
     ("INSERT INTO settlements", "insert settlements (postings built meanwhile)"),
     ("SELECT t.user_id, t.type, t.reference_id", "ledger: check the references"),
@@ -225,7 +224,10 @@ async def run_once(engine: AsyncEngine, number: int, executions: int) -> float:
     for label in [label for _, label in PARTS] + [OTHER]:
         print(f"    {clock.seconds.get(label, 0.0):6.2f}  {label}")
     between = seconds - sum(clock.seconds.values())
-    print(f"    {between:6.2f}  Python between statements (step 7's walk, the event loop)")
+    print(
+        f"    {between:6.2f}  Python between them: unsettled rows (read through the driver), "
+        "step 7's walk, waiting on the roots"
+    )
     return seconds / floor
 
 
