@@ -6,10 +6,12 @@ client holding many connections: authenticated GET /api/v1/strategies, GET
 /api/v1/credits/transactions and POST /api/v1/templates/{id}/clone (a fresh Idempotency-Key per
 request). Each is printed with requests/s and p50/p99 latency, next to a bare aiohttp handler
 returning a constant JSON body, measured in the same run (this machine's ceiling for the
-framework and the client), and the ratio. The API is measured with its access log at INFO (a
-structlog line per request) and at WARNING.
+framework and the client), the ratio, and the server's CPU time per request (the figure that
+noise from other work on the machine disturbs least). The API is measured with its access log
+at INFO (a structlog line per request) and at WARNING, with one process and with each number
+of `--workers` asked for (gr8d api --workers N: N processes on one port).
 
-    ./dev bench api_load [--seconds 10 --connections 64 --rounds 1]
+    ./dev bench api_load [--seconds 10 --connections 64 --rounds 1 --workers 1 2]
 
 Uses DATABASE_URL's and REDIS_URL's servers when set, else embedded ones. The database it
 creates is dropped at the end. Target on 2 cores: reads >= 2,000 requests/s with p99 < 50 ms,
@@ -292,13 +294,29 @@ def _wait_until_ready(server: subprocess.Popen[bytes], url: str, output: IO[str]
     raise RuntimeError(f"{url} did not answer within 60 s")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used so far (Linux /proc; 0 elsewhere)."""
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (Linux; [] when it is gone)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return []
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) and fields[1] == str(pid):
+            found.append(int(entry.name))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process and its children (workers) have used so far."""
+    total = 0
+    for one in (pid, *children_of(pid)):
+        if fields := _stat(one):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def run_measured(load: Load, server: int) -> tuple[Figures, float]:
@@ -334,10 +352,10 @@ def api_environment(database_url: str, redis_url: str, log_level: str) -> dict[s
 
 def report(figures: Figures, bare: Figures | None, label: str, busy: float) -> None:
     ratio = "" if bare is None else f"  {figures.rate / bare.rate:5.2f} of bare"
-    ratio += f"  server CPU {100 * busy:3.0f}%"
+    ratio += f"  server CPU {100 * busy:3.0f}% {1e6 * busy / figures.rate:5.0f} µs/req"
     wrong = {status: n for status, n in figures.statuses.items() if not status.startswith("2")}
     print(
-        f"{label:<34} {figures.rate:8,.0f} req/s  p50 {figures.p50_ms:6.1f} ms  "
+        f"{label:<46} {figures.rate:8,.0f} req/s  p50 {figures.p50_ms:6.1f} ms  "
         f"p99 {figures.p99_ms:6.1f} ms{ratio}" + (f"  NON-2XX {wrong}" if wrong else ""),
         flush=True,
     )
@@ -372,6 +390,9 @@ def measure(
 
     bare_command = [python, "-m", "bench.api_load", "--serve-bare", str(bare_port)]
     api_command = [python, "-m", "gr8d", "api", "--host", "127.0.0.1", "--port", str(api_port)]
+    variants = [(level, 1) for level in arguments.log_levels] + [
+        ("WARNING", workers) for workers in arguments.workers if workers > 1
+    ]
     for round_number in range(1, arguments.rounds + 1):
         print(
             f"\nround {round_number} ({arguments.connections} connections, "
@@ -380,18 +401,55 @@ def measure(
         with process(bare_command, dict(os.environ), f"http://127.0.0.1:{bare_port}/bare") as pid:
             bare, busy = run_measured(load("bare", bare_port), pid)
         report(bare, None, "bare aiohttp handler", busy)
-        for log_level in arguments.log_levels:
+        for log_level, workers in variants:
             env = api_environment(database_url, redis_url, log_level)
             with tempfile.TemporaryDirectory() as folder:
                 profile = Path(folder) / "api.prof"
                 profiled = [python, "-m", "cProfile", "-o", str(profile), *api_command[1:]]
-                command = profiled if arguments.profile else api_command
+                command = profiled if arguments.profile and workers == 1 else api_command
+                if workers > 1:
+                    command = [*command, "--workers", str(workers)]
                 with process(command, env, f"http://127.0.0.1:{api_port}/health") as pid:
+                    if workers > 1:
+                        _wait_for_workers(pid, workers, api_port)
                     for scenario in arguments.scenarios:
                         figures, busy = run_measured(load(scenario, api_port), pid)
-                        report(figures, bare, f"{SCENARIOS[scenario]} [{log_level}]", busy)
-                if arguments.profile:
+                        label = f"{SCENARIOS[scenario]} [{log_level}" + (
+                            f", {workers} workers]" if workers > 1 else "]"
+                        )
+                        report(figures, bare, label, busy)
+                if arguments.profile and workers == 1:
                     print_profile(profile)
+
+
+def _wait_for_workers(pid: int, workers: int, port: int) -> None:
+    """Until every worker listens: the first one up would take all the connections."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        sockets = _listening_sockets(port)
+        if sum(_holds_any(child, sockets) for child in children_of(pid)) == workers:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{workers} workers did not all listen within 60 s")
+
+
+def _listening_sockets(port: int) -> set[str]:
+    """Inodes of the IPv4 sockets listening on `port` (/proc/net/tcp; state 0A is LISTEN)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            inodes.add(fields[9])
+    return inodes
+
+
+def _holds_any(pid: int, inodes: set[str]) -> bool:
+    with contextlib.suppress(OSError):
+        for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(descriptor).removeprefix("socket:[").rstrip("]") in inodes:
+                    return True
+    return False
 
 
 def print_profile(path: Path) -> None:
@@ -460,6 +518,13 @@ def main() -> None:
         "--log-levels", nargs="+", default=["INFO", "WARNING"], choices=["INFO", "WARNING"]
     )
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="also measure gr8d api --workers N for each N > 1 (at WARNING)",
+    )
     parser.add_argument(
         "--profile", action="store_true", help="run the API under cProfile and print where it spent"
     )

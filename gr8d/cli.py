@@ -171,12 +171,27 @@ async def _as_exit_code(*parts: Coroutine[Any, Any, int | None]) -> int:
 @cli.command()
 @click.option("--host", default=None, help="Address to bind (default API_HOST, 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to bind (default API_PORT, 8080).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes serving the port (default API_WORKERS, 1); each has its own database pool.",
+)
+@click.option("--worker", is_flag=True, hidden=True, help="One of --workers' processes.")
 @click.pass_context
-def api(ctx: click.Context, host: str | None, port: int | None) -> None:
+def api(
+    ctx: click.Context, host: str | None, port: int | None, workers: int | None, worker: bool
+) -> None:
     """The HTTP API alone (aiohttp), on /api/v1."""
-    from api.server import serve_api
+    from api.server import serve_api, serve_api_workers
 
-    work = serve_api(_settings(ctx), host=host, port=port)
+    settings = _settings(ctx)
+    count = 1 if worker else workers or settings.api_workers
+    work = (
+        serve_api(settings, host=host, port=port, reuse_port=worker)
+        if count == 1
+        else serve_api_workers(settings, workers=count, host=host, port=port)
+    )
     sys.exit(asyncio.run(_until_signal(_as_exit_code(work))))
 
 
