@@ -102,6 +102,7 @@ from db.models.internal import (
     SETTLEMENT_EVENTS,
     STAKING_EVENTS,
 )
+from indexer.events import PROTOCOL_EVENTS
 from settlement.rules import TIER_THRESHOLDS_G8D
 
 log = structlog.get_logger("gr8d.indexer")
@@ -136,6 +137,11 @@ _REQUIRED_ARGS: dict[str, tuple[str, ...]] = {
     "SettlementExpired": ("settlementId",),
 }
 _BIGINT_ARGS = ("strategyId", "dayIndex")
+# Events without a table of their own: kept raw (chain.md), whatever their values. A writer
+# may store them RAW_ONLY at once and spare the projection an update.
+RAW_ONLY_EVENTS: tuple[str, ...] = tuple(
+    name for name in PROTOCOL_EVENTS if name not in _REQUIRED_ARGS
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from db.models import (
     StrategyRegistration,
 )
 from indexer import projections
+from settlement.rules import TIER_THRESHOLDS_G8D
 from tests.chain import (
     G8D_WEI,
     Protocol,
@@ -594,6 +595,39 @@ async def test_project_new_reports_a_value_postgresql_refuses_and_projects_the_r
     record = await session.scalar(select(StakingRecord))
     assert record is not None
     assert (record.amount, record.status) == (Decimal("0.000000000000000003"), "CONFIRMED")
+
+
+async def test_each_tier_starts_at_its_threshold_to_the_wei(session: AsyncSession) -> None:
+    """Every threshold of settlement.md, one wei below and at it, in one batch."""
+    thresholds = TIER_THRESHOLDS_G8D[1:]
+    wallets = ["0x" + f"{tier:040x}" for tier in range(1, len(thresholds) + 1)]
+    for wallet in wallets:
+        await add_person(session, f"staker-{wallet[-2:]}", wallet)
+    for number, (wallet, threshold) in enumerate(zip(wallets, thresholds, strict=True)):
+        for index, amount in enumerate((threshold * G8D_WEI - 1, 1)):
+            await _insert_event(
+                session,
+                chain_id=1,
+                block_number=number + 1,
+                tx_hash="0x" + f"{number:032x}{index:032x}",
+                log_index=index,
+                event_name="Staked",
+                args=json.dumps({"user": wallet, "amount": str(amount), "timestamp": "0"}),
+            )
+
+    report = await projections.project_new(
+        session, chain_id=1, first_block=0, last_block=10, finalized_block=0
+    )
+
+    tiers = await session.execute(
+        select(StakingRecord.wallet_address, StakingRecord.tier).order_by(
+            StakingRecord.block_number, StakingRecord.log_index
+        )
+    )
+    assert report.applied == 2 * len(thresholds)
+    assert [tier for _, tier in tiers] == [
+        step for tier in range(1, len(thresholds) + 1) for step in (tier - 1, tier)
+    ]
 
 
 # --- reorgs --------------------------------------------------------------------------------
