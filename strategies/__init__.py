@@ -1,1 +1,2 @@
-"""Strategies and what grows from them: definitions, registrations, templates, back-tests, executions, follows."""
+"""Strategies and what grows from them: definitions, registrations, templates, back-tests,
+executions, follows."""
