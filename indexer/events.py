@@ -23,6 +23,7 @@ Bad input raises :class:`UnknownEvent` (topic0 is not a protocol event) or :clas
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -589,14 +590,24 @@ def decode_log(log: RawLog, table: Mapping[str, EventSpec] | None = None) -> Dec
 def decode_logs(
     logs: Iterable[RawLog], table: Mapping[str, EventSpec] | None = None
 ) -> list[DecodedEvent | DecodeFailure]:
-    """Decode a batch, in order; a log that does not decode becomes a DecodeFailure."""
+    """Decode a batch, in order; a log that does not decode becomes a DecodeFailure.
+
+    The cyclic garbage collector is paused meanwhile: a batch makes hundreds of thousands of
+    small objects, none in a cycle, and the collections their count sets off would take a
+    third of the time (bench/decode_events). Nothing else runs during the loop (no await)."""
     if table is None:
         table = event_table()
     out: list[DecodedEvent | DecodeFailure] = []
     append = out.append
-    for log in logs:
-        try:
-            append(decode_log(log, table))
-        except DecodeError as error:
-            append(DecodeFailure(log, error))
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for log in logs:
+            try:
+                append(decode_log(log, table))
+            except DecodeError as error:
+                append(DecodeFailure(log, error))
+    finally:
+        if collecting:
+            gc.enable()
     return out
