@@ -18,6 +18,12 @@ is compared with the one stored at that height.
 Transient failures (the node, the database) pause the work, are logged, and are retried with
 capped exponential backoff; nothing is written twice or skipped because every write is one
 transaction fenced on the cursor (service.lock_position).
+
+Read-ahead: while a batch is written, the next one is read from the node (headers, logs,
+decoding) when it lies entirely at or below the final block, where no reorg can change it; the
+next step uses that read only if it starts right after the block the cursor then names, with
+that block's hash as its parent. The node and PostgreSQL then work at the same time, and a
+backfill is bound by the slower of the two rather than by their sum.
 """
 
 from __future__ import annotations
@@ -89,6 +95,31 @@ class StepResult:
 
 
 @dataclass(frozen=True, slots=True)
+class _Read:
+    """What one batch read from the node: the last block the provider answered for (it may
+    cut the range asked), the events and the headers the batch keeps."""
+
+    end: int
+    events: list[service.RawEvent]
+    headers: dict[int, BlockHeader]
+
+
+@dataclass
+class _ReadAhead:
+    """The next batch's read, started while the current batch is written."""
+
+    start: int
+    asked: int
+    parent_hash: str  # the hash of the block the cursor names once the current batch commits
+    task: asyncio.Task[_Read | None]
+
+    def drop(self) -> None:
+        self.task.cancel()
+        # A read that failed before it was dropped must not be reported as never retrieved.
+        self.task.add_done_callback(lambda task: task.cancelled() or task.exception())
+
+
+@dataclass(frozen=True, slots=True)
 class Progress:
     first_block: int
     last_block: int
@@ -141,6 +172,7 @@ class ChainFollower:
     on_step: Callable[[StepResult], None] | None = None
     ranges: RangePolicy | None = None
     _fetcher: LogRangeFetcher = field(init=False)
+    _ahead: _ReadAhead | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._fetcher = LogRangeFetcher(
@@ -176,21 +208,27 @@ class ChainFollower:
         waits for the chain when it is not there yet."""
         first = await self.next_block()
         events = batches = 0
-        while True:
-            result = await self.step_with_retries(until_block)
-            events += result.events
-            batches += result.kind is StepKind.INDEXED
-            if result.kind is StepKind.IDLE:
-                if result.cursor >= until_block:
-                    return Progress(first, until_block, events, batches)
-                await asyncio.sleep(self.poll_seconds)
+        try:
+            while True:
+                result = await self.step_with_retries(until_block)
+                events += result.events
+                batches += result.kind is StepKind.INDEXED
+                if result.kind is StepKind.IDLE:
+                    if result.cursor >= until_block:
+                        return Progress(first, until_block, events, batches)
+                    await asyncio.sleep(self.poll_seconds)
+        finally:
+            self._drop_ahead()
 
     async def follow(self) -> None:
         """Backfill, then follow the head until cancelled."""
-        while True:
-            result = await self.step_with_retries(None)
-            if result.kind is StepKind.IDLE:
-                await asyncio.sleep(self.poll_seconds)
+        try:
+            while True:
+                result = await self.step_with_retries(None)
+                if result.kind is StepKind.IDLE:
+                    await asyncio.sleep(self.poll_seconds)
+        finally:
+            self._drop_ahead()
 
     async def step_with_retries(self, until_block: int | None) -> StepResult:
         """One step; transient failures are logged and retried with backoff until it works."""
@@ -248,9 +286,70 @@ class ChainFollower:
                 if unwound is not None:
                     return unwound
             return self._idle(at, latest.number)
-        end = min(start + min(self.batch_blocks, self._fetcher.span) - 1, limit)
+        ahead = self._take_ahead(at, start, ceiling=min(limit, node_final))
+        if ahead is not None:
+            end = ahead.asked
+        else:
+            end = min(start + min(self.batch_blocks, self._fetcher.span) - 1, limit)
         with structlog.contextvars.bound_contextvars(blocks=f"{start}-{end}"):
-            return await self._index_batch(at, start, end, latest.number, node_final)
+            return await self._index_batch(
+                at, start, end, latest.number, node_final, ahead=ahead, limit=limit
+            )
+
+    async def _read(
+        self, start: int, end: int, *, dense_from: int, follows: str | None
+    ) -> _Read | None:
+        """Headers, logs and decoded events of start..end; None when block `start` does not
+        have `follows` (the hash of the block indexed last) as its parent: a reorg."""
+        headers = await self._headers({start, *range(dense_from, end + 1)})
+        for number in range(dense_from + 1, end + 1):
+            if headers[number].parent_hash != headers[number - 1].hash:
+                raise ChainMoved(f"block {number} does not follow block {number - 1}")
+        if follows is not None and headers[start].parent_hash != follows:
+            return None
+        # The provider may accept fewer blocks than asked: the batch is then the first chunk.
+        chunk = await anext(aiter(self._fetcher.fetch(start, end)))
+        events = [service.RawEvent.of(item) for item in decode_logs(chunk.logs)]
+        # The last block's header too: it names the cursor, also when the range was cut.
+        wanted = {chunk.last, *(e.block_number for e in events)}
+        headers |= await self._headers(wanted - headers.keys())
+        _refuse_mismatched(events, headers)
+        return _Read(chunk.last, events, headers)
+
+    def _read_ahead(self, start: int, parent_hash: str, *, ceiling: int) -> None:
+        """Start reading the batch after the one being written, if it is entirely final
+        (at or below `ceiling`, the lower of the limit and the node's final block)."""
+        self._drop_ahead()
+        asked = min(start + min(self.batch_blocks, self._fetcher.span) - 1, ceiling)
+        if asked < start:
+            return
+        # Final from start to asked: the step that uses it has finalized = asked, so the
+        # only headers it needs are start's, asked's and those of blocks with events.
+        read = self._read(start, asked, dense_from=asked, follows=parent_hash)
+        self._ahead = _ReadAhead(start, asked, parent_hash, asyncio.create_task(read))
+
+    def _take_ahead(
+        self, at: CursorPosition | None, start: int, *, ceiling: int
+    ) -> _ReadAhead | None:
+        """The read started ahead, if it is the read of this step (it starts right after the
+        cursor's block, that block is its parent, and it is still within `ceiling`)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return None
+        if (
+            at is not None
+            and ahead.start == start == at.number + 1
+            and ahead.parent_hash == at.hash
+            and ahead.asked <= ceiling
+        ):
+            return ahead
+        ahead.drop()
+        return None
+
+    def _drop_ahead(self) -> None:
+        if self._ahead is not None:
+            self._ahead.drop()
+            self._ahead = None
 
     def _idle(self, at: CursorPosition | None, head: int) -> StepResult:
         if at is None:
@@ -278,29 +377,34 @@ class ChainFollower:
         return await self._unwind(at, first_differing=height, head=latest.number)
 
     async def _index_batch(
-        self, at: CursorPosition | None, start: int, end: int, head: int, node_final: int
+        self,
+        at: CursorPosition | None,
+        start: int,
+        end: int,
+        head: int,
+        node_final: int,
+        *,
+        ahead: _ReadAhead | None,
+        limit: int,
     ) -> StepResult:
         finalized = max(at.finalized if at else 0, min(end, node_final))
         # Every header from the last final block on is kept (reorg checks); below it only
         # the blocks with events, and `start` to check it continues the indexed chain.
         dense_from = max(start, finalized)
-        headers = await self._headers({start, *range(dense_from, end + 1)})
-        for number in range(dense_from + 1, end + 1):
-            if headers[number].parent_hash != headers[number - 1].hash:
-                raise ChainMoved(f"block {number} does not follow block {number - 1}")
-        if at is not None and at.number == start - 1 and headers[start].parent_hash != at.hash:
+        follows = at.hash if at is not None and at.number == start - 1 else None
+        if ahead is not None:
+            read = await ahead.task
+        else:
+            read = await self._read(start, end, dense_from=dense_from, follows=follows)
+        if read is None:
+            assert at is not None  # only a batch that continues the cursor can find a reorg
             # The block indexed last is no longer the parent of the next: a reorg.
             return await self._unwind(at, first_differing=at.number, head=head)
-
-        # The provider may accept fewer blocks than asked: the batch is then the first chunk.
-        chunk = await anext(aiter(self._fetcher.fetch(start, end)))
-        logs, end = chunk.logs, chunk.last
-        events = [service.RawEvent.of(item) for item in decode_logs(logs)]
-        headers |= await self._headers({e.block_number for e in events} - headers.keys())
-        _refuse_mismatched(events, headers)
+        events, headers, end = read.events, read.headers, read.end
         if end > finalized and (await self.rpc.block(end)).hash != headers[end].hash:
             raise ChainMoved(f"block {end} changed while its batch was read")
         kept = {e.block_number for e in events} | set(range(dense_from, end + 1))
+        self._read_ahead(end + 1, headers[end].hash, ceiling=min(limit, node_final))
 
         async with UnitOfWork(self.session_factory) as uow:
             await self._fence(uow.session, at)
