@@ -1191,6 +1191,11 @@ def _percentile(values: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def _load() -> str:
+    """Other work on the machine skews every figure: say how busy it was."""
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
 def _row(label: str, value: str, note: str = "") -> None:
     print(f"  {label:<44} {value:>16}  {note}")
 
@@ -1269,7 +1274,9 @@ async def backfill(
     rate = events / run.seconds
     ceiling_rate = ceiling.logs / ceiling.seconds
     print()
-    print(f"backfill of blocks {deployments.start_block:,}-{head:,} from an empty index:")
+    print(
+        f"backfill of blocks {deployments.start_block:,}-{head:,} from an empty index ({_load()}):"
+    )
     _row("events indexed", f"{events:,}", ", ".join(f"{k} {v:,}" for k, v in outcomes.items()))
     print(
         textwrap.fill(
@@ -1337,7 +1344,7 @@ async def main(arguments: argparse.Namespace) -> None:
                 f"realtime: anvil mining every 0.4 s, `gr8d indexer` following, a driver "
                 f"transaction of 5 events in each of {len(values)} blocks; from the block first "
                 f"seen by eth_blockNumber (polled every 20 ms) to the indexer's cursor (committed "
-                f"with the block's rows) reaching it (polled every 20 ms):"
+                f"with the block's rows) reaching it (polled every 20 ms; {_load()}):"
             )
             _row("median", f"{statistics.median(values) * 1000:.0f} ms")
             _row("p95", f"{_percentile(values, 0.95) * 1000:.0f} ms", "target < 1,000 ms")
