@@ -138,6 +138,15 @@ async def delete_refresh_tokens(
     return len(doomed)
 
 
+# The fields of `sessions_revoked:{user_id}` (one hash per user).
+REVOKED_BEFORE = "before"
+
+
+def kept_field(token_id: str) -> str:
+    """The field that exempts one access token (issued after the revocation) from it."""
+    return f"keep:{token_id}"
+
+
 async def revoke_sessions(
     redis: Redis, *, user_id: uuid.UUID, keep_token_id: str | None = None
 ) -> None:
@@ -149,9 +158,9 @@ async def revoke_sessions(
     before = int(time.time()) + 1
     async with redis.pipeline(transaction=True) as pipe:
         pipe.delete(key)
-        pipe.hset(key, "before", before)
+        pipe.hset(key, REVOKED_BEFORE, before)
         if keep_token_id:
-            pipe.hset(key, f"keep:{keep_token_id}", 1)
+            pipe.hset(key, kept_field(keep_token_id), 1)
         pipe.expire(key, ACCESS_TOKEN_SECONDS + 60)
         await pipe.execute()
     await delete_refresh_tokens(redis, user_id=user_id, keep_token_id=keep_token_id)
@@ -182,19 +191,26 @@ async def blacklist_access_token(redis: Redis, token: str, *, seconds_left: int)
         await redis.set(redis_keys.blacklist(token), 1, ex=seconds_left)
 
 
-async def access_token_refusal(
-    redis: Redis, *, token: str, user_id: uuid.UUID, token_id: str, issued_at: dt.datetime
-) -> str | None:
-    """Why a well-signed, unexpired access token is no longer good, or None (one round trip)."""
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.exists(redis_keys.blacklist(token))
-        pipe.hmget(redis_keys.sessions_revoked(user_id), ["before", f"keep:{token_id}"])
-        blacklisted, (before, kept) = await pipe.execute()
-    if blacklisted:
-        return "the access token was logged out"
-    if before is not None and int(issued_at.timestamp()) < int(before) and kept is None:
-        return "the session was revoked"
-    return None
+@dataclass(frozen=True, slots=True)
+class AccessTokenState:
+    """What Redis holds about one well-signed, unexpired access token: `blacklist:{token}`
+    and its user's `sessions_revoked:{user_id}` (fields REVOKED_BEFORE and kept_field(jti)).
+    The API reads them in the round trip that counts the request against its rate limit."""
+
+    blacklisted: bool
+    revoked_before: int | None  # a Unix second: tokens of the user issued before it are refused
+    kept: bool  # this token was issued after a revocation within its second
+
+    def refusal(self, issued_at: dt.datetime) -> str | None:
+        """Why the token is no longer good, or None."""
+        if self.blacklisted:
+            return "the access token was logged out"
+        revoked = (
+            self.revoked_before is not None and int(issued_at.timestamp()) < self.revoked_before
+        )
+        if revoked and not self.kept:
+            return "the session was revoked"
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from api.dispatch import aiohttp_handler
 from api.metrics import METRICS, ApiMetrics, count_requests
 from api.middlewares import middlewares
 from api.openapi import build_document
+from api.ratelimit import Gate
 from api.registry import Endpoint, Routes
 from db.engine import create_engine, create_session_factory
 from gr8d.config import Settings
@@ -75,6 +76,7 @@ def _resources(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         app[context.ENGINE] = engine
         app[context.SESSION_FACTORY] = create_session_factory(engine)
         app[context.REDIS] = redis
+        app[context.GATE] = Gate(redis)
         try:
             yield
         finally:

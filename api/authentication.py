@@ -5,13 +5,13 @@ from __future__ import annotations
 import hmac
 
 from aiohttp import web
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts import sessions
 from accounts.errors import InvalidToken
+from accounts.sessions import AccessTokenState
 from accounts.tokens import decode_access_token
 from api.problems import Problem, unauthenticated
+from api.ratelimit import PresentedToken
 from api.registry import Access, Principal
 from db.models import User
 from gr8d.config import Settings
@@ -29,24 +29,46 @@ def _is_service_token(token: str, settings: Settings) -> bool:
     return hmac.compare_digest(token.encode(), settings.internal_api_token.encode())
 
 
-async def authenticate(
-    request: web.Request,
-    *,
-    access: Access,
-    settings: Settings,
-    redis: Redis,
-    session: AsyncSession,
-) -> Principal:
+Credentials = Principal | PresentedToken | Problem
+
+
+def read_credentials(request: web.Request, *, access: Access, settings: Settings) -> Credentials:
+    """What the Authorization header offers for a route of `access`, judged without I/O: a
+    settled principal (public route, service token), a user's token whose Redis state and user
+    are still to be checked, or the refusal to raise once the request has been counted."""
     if access is Access.PUBLIC:
         return Principal()
     token = bearer_token(request)
     if token is None:
-        raise unauthenticated()
+        return unauthenticated()
     if access in {Access.SERVICE, Access.SERVICE_OR_ADMIN} and _is_service_token(token, settings):
         return Principal(is_service=True)
     if access is Access.SERVICE:
-        raise Problem(403, "SERVICE_ONLY", "this route is for the service token only")
-    principal = await signed_in_user(token, settings=settings, redis=redis, session=session)
+        return Problem(403, "SERVICE_ONLY", "this route is for the service token only")
+    try:
+        claims = decode_access_token(
+            token, secret=settings.jwt_secret_key, issuer=settings.jwt_issuer
+        )
+    except InvalidToken as error:
+        return unauthenticated(str(error))
+    return PresentedToken(token=token, claims=claims)
+
+
+async def authenticate(
+    credentials: Credentials,
+    *,
+    access: Access,
+    token_state: AccessTokenState | None,
+    session: AsyncSession,
+) -> Principal:
+    """The caller, from its credentials and (for a user's token) the token's Redis state."""
+    if isinstance(credentials, Problem):
+        raise credentials
+    if isinstance(credentials, Principal):
+        return credentials
+    if token_state is None:
+        raise RuntimeError("a user's token is admitted only with its Redis state")
+    principal = await signed_in_user(credentials, token_state=token_state, session=session)
     if access in {Access.ADMIN, Access.SERVICE_OR_ADMIN} and not (
         principal.user is not None and principal.user.is_superuser
     ):
@@ -55,23 +77,12 @@ async def authenticate(
 
 
 async def signed_in_user(
-    token: str, *, settings: Settings, redis: Redis, session: AsyncSession
+    presented: PresentedToken, *, token_state: AccessTokenState, session: AsyncSession
 ) -> Principal:
     """A valid access token of an active user, neither logged out nor issued before its
     user's sessions were revoked (password change, logout everywhere); 401 otherwise."""
-    try:
-        claims = decode_access_token(
-            token, secret=settings.jwt_secret_key, issuer=settings.jwt_issuer
-        )
-    except InvalidToken as error:
-        raise unauthenticated(str(error)) from None
-    refusal = await sessions.access_token_refusal(
-        redis,
-        token=token,
-        user_id=claims.user_id,
-        token_id=claims.token_id,
-        issued_at=claims.issued_at,
-    )
+    claims = presented.claims
+    refusal = token_state.refusal(claims.issued_at)
     if refusal is not None:
         raise unauthenticated(refusal)
     user = await session.get(User, claims.user_id)
@@ -79,7 +90,7 @@ async def signed_in_user(
         raise unauthenticated("the account is not active")
     return Principal(
         user=user,
-        access_token=token,
+        access_token=presented.token,
         token_id=claims.token_id,
         token_seconds_left=claims.seconds_left(),
     )

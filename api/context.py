@@ -8,10 +8,12 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.ratelimit import Gate
 from gr8d.config import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSION_FACTORY = web.AppKey("session_factory", async_sessionmaker[AsyncSession])
 REDIS = web.AppKey("redis", Redis)
+GATE = web.AppKey("gate", Gate)
 OPENAPI = web.AppKey("openapi", dict[str, Any])

@@ -10,10 +10,10 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from api import context, idempotency
-from api.authentication import authenticate
+from api.authentication import authenticate, read_credentials
 from api.client_ip import client_ip, trusted_networks
 from api.problems import FieldError, Problem, validation_problem
-from api.ratelimit import RateLimit, enforce
+from api.ratelimit import PresentedToken, RateLimit
 from api.registry import Call, Endpoint
 from gr8d.config import Settings
 
@@ -178,11 +178,17 @@ def aiohttp_handler(endpoint: Endpoint) -> Any:
         settings = app[context.SETTINGS]
         redis = app[context.REDIS]
         ip = caller_ip(request, settings)
-        if endpoint.rate_limited:
-            await enforce(redis, endpoint.rate_limit or default_rate_limit(settings), ip)
+        credentials = read_credentials(request, access=endpoint.access, settings=settings)
+        token_state = await app[context.GATE].admit(
+            rule=(endpoint.rate_limit or default_rate_limit(settings))
+            if endpoint.rate_limited
+            else None,
+            ip=ip,
+            presented=credentials if isinstance(credentials, PresentedToken) else None,
+        )
         async with app[context.SESSION_FACTORY]() as session, session.begin():
             principal = await authenticate(
-                request, access=endpoint.access, settings=settings, redis=redis, session=session
+                credentials, access=endpoint.access, token_state=token_state, session=session
             )
             arguments = _path_arguments(endpoint, request)
             if endpoint.query is not None:
