@@ -171,6 +171,45 @@ class ProjectionReport:
 
 
 @dataclass(frozen=True, slots=True)
+class FreshEvents:
+    """chain_events ids first..last: a batch stored APPLIED ahead of its projection."""
+
+    first: int
+    last: int
+
+    @property
+    def params(self) -> dict[str, int]:
+        return {"fresh_first": self.first, "fresh_last": self.last}
+
+
+NOT_FRESH = FreshEvents(0, -1)
+_FRESH_KEY = "gr8d.indexer.fresh_events"
+
+
+async def project_after_write(
+    session: AsyncSession, *, chain_id: int, event_ids: Sequence[int]
+) -> None:
+    """A writer stored these events of a chain APPLIED (all but the few a batch parks or
+    fails, which then are the only rows the projection updates) and calls :func:`project_new`
+    over their blocks in the same transaction and session; until then they read as PENDING.
+
+    The projection tells them apart by their ids, which one insert numbers in a row; should
+    they not be one run (another writer's rows between them), or should a previous write not
+    have been projected yet, those are stored PENDING instead, as a writer without this
+    promise stores them."""
+    previous = session.info.pop((_FRESH_KEY, chain_id), None)
+    if previous is not None:
+        await session.execute(_DEMOTE_FRESH, previous.params)
+    if not event_ids:
+        return
+    first, last = min(event_ids), max(event_ids)
+    if last - first + 1 == len(event_ids):
+        session.info[(_FRESH_KEY, chain_id)] = FreshEvents(first, last)
+    else:
+        await session.execute(_DEMOTE_EVENTS, {"ids": list(event_ids)})
+
+
+@dataclass(frozen=True, slots=True)
 class _Event:
     """A chain_events row with the arguments the projections read (as stored: strings)."""
 
@@ -275,8 +314,23 @@ marked AS (
 _MARKED = """
 SELECT event_name, tx_hash, log_index, projection_status, projection_error, warning
 FROM marked
+UNION ALL
+SELECT f.event_name, f.tx_hash, f.log_index, o.status, o.error, o.warning
+FROM outcome AS o JOIN chain_events AS f ON f.id = o.id
+WHERE o.id BETWEEN CAST(:fresh_first AS bigint) AND CAST(:fresh_last AS bigint)
+  AND o.current = 'PENDING' AND o.status = 'APPLIED' AND o.error IS NULL
 """
 _NOTHING = "CAST(NULL AS text)"
+
+# A batch's writer stores its projectable events APPLIED at once (service.write_batch), so
+# that the many that do apply are written once; until project_new has projected them, those
+# fresh rows (ids fresh_first..fresh_last) read as PENDING. A fresh row that ends APPLIED is
+# not updated, so the tail above reports it from the outcome.
+_STATUS = (
+    "CASE WHEN e.projection_status = 'APPLIED' AND e.id BETWEEN "
+    "CAST(:fresh_first AS bigint) AND CAST(:fresh_last AS bigint) "
+    "THEN 'PENDING' ELSE e.projection_status END"
+)
 
 
 # --- reading events ------------------------------------------------------------------------
@@ -286,8 +340,23 @@ _IN_RANGE = text(
     SELECT {_EVENT_COLUMNS}
     FROM chain_events AS e
     WHERE e.chain_id = :chain_id AND e.block_number BETWEEN :first_block AND :last_block
-      AND e.projection_status IN ('PENDING', 'FAILED')
+      AND (e.projection_status IN ('PENDING', 'FAILED')
+           OR e.id BETWEEN CAST(:fresh_first AS bigint) AND CAST(:fresh_last AS bigint))
     ORDER BY e.block_number, e.log_index
+    """
+)
+
+_DEMOTE_FRESH = text(
+    """
+    UPDATE chain_events AS e SET projection_status = 'PENDING'
+    WHERE e.id BETWEEN CAST(:fresh_first AS bigint) AND CAST(:fresh_last AS bigint)
+      AND e.projection_status = 'APPLIED'
+    """
+)
+_DEMOTE_EVENTS = text(
+    """
+    UPDATE chain_events SET projection_status = 'PENDING'
+    WHERE id = ANY(CAST(:ids AS bigint[])) AND projection_status = 'APPLIED'
     """
 )
 
@@ -409,8 +478,8 @@ _DERIVE_REGISTRATIONS = text(
                     WHEN e.author_user IS NOT NULL THEN e.author_user = g.owner END AS ours
         FROM registration AS g
         LEFT JOIN LATERAL (
-            SELECT e.id, e.projection_status, e.block_number, e.log_index, e.tx_hash,
-                   e.block_timestamp, {_bigint("e.args ->> 'strategyId'")} AS onchain_id,
+            SELECT e.id, {_STATUS} AS projection_status, e.block_number, e.log_index,
+                   e.tx_hash, e.block_timestamp, {_bigint("e.args ->> 'strategyId'")} AS onchain_id,
                    w.user_id AS author_user
             FROM chain_events AS e
             LEFT JOIN wallets AS w ON w.address = (e.args ->> 'author') AND w.is_verified
@@ -517,11 +586,11 @@ _DERIVE_ONCHAIN_STATUS = text(
                {_NOTHING} AS error, {_NOTHING} AS warning
         FROM keys
         CROSS JOIN LATERAL (
-            SELECT e.id, e.projection_status FROM chain_events AS e
+            SELECT e.id, {_STATUS} AS projection_status FROM chain_events AS e
             WHERE e.chain_id = :chain_id AND e.event_name IN {_names(REGISTRY_EVENTS)}
               AND (e.args ->> 'strategyId') = CAST(keys.s AS text)
               AND e.event_name IN {_names(_STATUS_EVENTS)}
-              AND e.projection_status IN ('PENDING', 'PARKED')
+              AND {_STATUS} IN ('PENDING', 'PARKED')
             OFFSET 0
         ) AS e
     ),
@@ -554,8 +623,8 @@ _DERIVE_FOLLOWS = text(
         SELECT e.*, p.w, p.s, wa.user_id AS follower, r.strategy_id, st.user_id AS author
         FROM pairs AS p
         CROSS JOIN LATERAL (
-            SELECT e.id, e.projection_status, e.event_name, e.block_number, e.log_index,
-                   e.tx_hash
+            SELECT e.id, {_STATUS} AS projection_status, e.event_name, e.block_number,
+                   e.log_index, e.tx_hash
             FROM chain_events AS e
             WHERE e.chain_id = :chain_id AND e.event_name IN {_names(FOLLOW_EVENTS)}
               AND (e.args ->> 'strategyId') = CAST(p.s AS text) AND (e.args ->> 'user') = p.w
@@ -629,7 +698,7 @@ _DERIVE_FOLLOWS = text(
 _APPLY_DAY_COMMITS = text(
     f"""
     WITH events AS (
-        SELECT e.id, e.projection_status, e.tx_hash, e.block_timestamp,
+        SELECT e.id, {_STATUS} AS projection_status, e.tx_hash, e.block_timestamp,
                lower(e.args ->> 'rootHash') AS root,
                {_bigint("e.args ->> 'strategyId'")} AS s,
                {_bigint("e.args ->> 'dayIndex'")} AS day_index
@@ -698,7 +767,7 @@ _DERIVE_MERKLE_ROOTS = text(
 _APPLY_SETTLEMENTS_CREATED = text(
     f"""
     WITH events AS (
-        SELECT e.id, e.projection_status, e.block_number, e.log_index,
+        SELECT e.id, {_STATUS} AS projection_status, e.block_number, e.log_index,
                e.args ->> 'user' AS wallet,
                CAST(e.args ->> 'settlementId' AS numeric) AS onchain_id,
                {_bigint("e.args ->> 'strategyId'")} AS s,
@@ -752,7 +821,8 @@ _APPLY_SETTLEMENTS_CREATED = text(
 _APPLY_SETTLEMENTS_CLOSED = text(
     f"""
     WITH events AS (
-        SELECT e.id, e.projection_status, e.event_name, e.tx_hash, e.block_timestamp,
+        SELECT e.id, {_STATUS} AS projection_status, e.event_name, e.tx_hash,
+               e.block_timestamp,
                e.block_number, e.log_index,
                CAST(e.args ->> 'settlementId' AS numeric) AS onchain_id
         FROM unnest(CAST(:ids AS bigint[])) AS k(id) JOIN chain_events AS e ON e.id = k.id
@@ -808,7 +878,8 @@ _DERIVE_STAKING = text(
         FROM keys
         CROSS JOIN LATERAL (
             SELECT e.id, e.event_name, e.block_number, e.log_index, e.tx_hash,
-                   e.projection_status, CAST(e.args ->> 'amount' AS numeric) AS wei,
+                   {_STATUS} AS projection_status,
+                   CAST(e.args ->> 'amount' AS numeric) AS wei,
                    sum(CASE WHEN e.event_name = 'Staked' THEN 1 ELSE -1 END
                        * CAST(e.args ->> 'amount' AS numeric))
                        OVER (ORDER BY e.block_number, e.log_index) AS balance
@@ -933,8 +1004,9 @@ async def _run(
     params: dict[str, Any],
     report: ProjectionReport,
     chain_id: int,
+    fresh: FreshEvents = NOT_FRESH,
 ) -> list[Any]:
-    rows = list(await session.execute(statement, {"chain_id": chain_id, **params}))
+    rows = list(await session.execute(statement, {"chain_id": chain_id, **fresh.params, **params}))
     _tally(report, chain_id, rows)
     return rows
 
@@ -946,6 +1018,7 @@ async def _project(
     events: Sequence[_Event],
     finalized_block: int,
     report: ProjectionReport,
+    fresh: FreshEvents,
 ) -> None:
     """Project these events (PENDING or PARKED, of one chain), family by family, in the
     order their links depend on each other: registrations first, the events of a strategy
@@ -958,6 +1031,7 @@ async def _project(
             {"ids": [e.id for e, _ in refused], "errors": [r for _, r in refused]},
             report,
             chain_id,
+            fresh,
         )
     skipped = {event.id for event, _ in refused}
     seeds = [event for event in events if event.id not in skipped]
@@ -980,6 +1054,7 @@ async def _project(
             {"uris": sorted({event.arg("metadataURI") for event in created})},
             report,
             chain_id,
+            fresh,
         )
         newly_registered = [row[6] for row in rows if row[6] is not None]
     if newly_registered:
@@ -997,6 +1072,7 @@ async def _project(
             {"strategy_ids": sorted({*_strategy_ids(statuses), *newly_registered})},
             report,
             chain_id,
+            fresh,
         )
     follows = named(*FOLLOW_EVENTS)
     if follows:
@@ -1011,10 +1087,13 @@ async def _project(
             },
             report,
             chain_id,
+            fresh,
         )
     commits = named(_DAY_COMMITTED)
     if commits:
-        await _run(session, _APPLY_DAY_COMMITS, {"ids": [e.id for e in commits]}, report, chain_id)
+        await _run(
+            session, _APPLY_DAY_COMMITS, {"ids": [e.id for e in commits]}, report, chain_id, fresh
+        )
     if commits or newly_registered:
         await session.execute(
             _DERIVE_MERKLE_ROOTS,
@@ -1026,7 +1105,12 @@ async def _project(
     opened = named(_SETTLEMENT_CREATED)
     if opened:
         await _run(
-            session, _APPLY_SETTLEMENTS_CREATED, {"ids": [e.id for e in opened]}, report, chain_id
+            session,
+            _APPLY_SETTLEMENTS_CREATED,
+            {"ids": [e.id for e in opened]},
+            report,
+            chain_id,
+            fresh,
         )
     closed = named("SettlementPaid", "SettlementExpired")
     if opened:
@@ -1042,7 +1126,12 @@ async def _project(
         closed += [event for row in parked if (event := _event_of(row)).id not in known]
     if closed:
         await _run(
-            session, _APPLY_SETTLEMENTS_CLOSED, {"ids": [e.id for e in closed]}, report, chain_id
+            session,
+            _APPLY_SETTLEMENTS_CLOSED,
+            {"ids": [e.id for e in closed]},
+            report,
+            chain_id,
+            fresh,
         )
     stakes = named(*STAKING_EVENTS)
     if stakes:
@@ -1055,10 +1144,11 @@ async def _project(
             },
             report,
             chain_id,
+            fresh,
         )
     raw = [event.id for event in seeds if event.name not in _REQUIRED_ARGS]
     if raw:
-        await _run(session, _MARK_RAW_ONLY, {"ids": raw}, report, chain_id)
+        await _run(session, _MARK_RAW_ONLY, {"ids": raw}, report, chain_id, fresh)
 
 
 async def _project_guarded(
@@ -1068,6 +1158,7 @@ async def _project_guarded(
     events: Sequence[_Event],
     finalized_block: int,
     report: ProjectionReport,
+    fresh: FreshEvents = NOT_FRESH,
 ) -> None:
     """_project inside a SAVEPOINT; when PostgreSQL refuses a value the checks did not
     foresee, the halves are tried apart (in chain order) until the one event that is refused
@@ -1083,8 +1174,13 @@ async def _project_guarded(
                 events=events,
                 finalized_block=finalized_block,
                 report=attempt,
+                fresh=fresh,
             )
     except (IntegrityError, DataError) as refused:
+        if fresh != NOT_FRESH:
+            # The halves must not both project (and count) the fresh events of a key they
+            # share: stored PENDING, the first half's pass moves them, the second's does not.
+            await session.execute(_DEMOTE_FRESH, fresh.params)
         if len(events) == 1:
             reason = " ".join(str(refused.orig).split())[:500]
             await _run(
@@ -1118,8 +1214,15 @@ async def project_new(
     """Project the PENDING events of blocks first_block..last_block (inclusive) of a chain,
     in chain order; staking records of blocks <= finalized_block are CONFIRMED at once.
     Events the decoder already refused (FAILED) are counted and logged in the report."""
+    fresh = session.info.pop((_FRESH_KEY, chain_id), NOT_FRESH)
     rows = await session.execute(
-        _IN_RANGE, {"chain_id": chain_id, "first_block": first_block, "last_block": last_block}
+        _IN_RANGE,
+        {
+            "chain_id": chain_id,
+            "first_block": first_block,
+            "last_block": last_block,
+            **fresh.params,
+        },
     )
     events = [_event_of(row) for row in rows]
     report = ProjectionReport()
@@ -1128,12 +1231,20 @@ async def project_new(
             _count_failure(
                 report, chain_id, event.name, event.tx_hash, event.log_index, event.error
             )
+        elif event.status == ProjectionStatus.RAW_ONLY:
+            report.raw_only += 1
     await _project_guarded(
         session,
         chain_id=chain_id,
-        events=[event for event in events if event.status == ProjectionStatus.PENDING],
+        # APPLIED ones are the fresh (see project_after_write).
+        events=[
+            event
+            for event in events
+            if event.status in (ProjectionStatus.PENDING, ProjectionStatus.APPLIED)
+        ],
         finalized_block=finalized_block,
         report=report,
+        fresh=fresh,
     )
     return report
 

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ChainBlock, IndexerCursor
+from indexer import projections
 from indexer.events import DecodedEvent, DecodeFailure
 from indexer.rpc import BlockHeader
 
@@ -78,7 +79,10 @@ _INSERT_EVENTS = text(
     SELECT :chain_id, e.block_number, e.block_hash, e.block_timestamp, e.tx_hash, e.log_index,
            e.contract_address, e.event_name, CAST(e.topics AS jsonb), e.data,
            CAST(e.args AS jsonb),
-           CASE WHEN e.problem IS NULL THEN 'PENDING' ELSE 'FAILED' END, e.problem
+           CASE WHEN e.problem IS NOT NULL THEN 'FAILED'
+                WHEN e.event_name = ANY(CAST(:raw_only AS text[])) THEN 'RAW_ONLY'
+                ELSE :projectable END,
+           e.problem
     FROM unnest(
         CAST(:block_numbers AS bigint[]), CAST(:block_hashes AS varchar[]),
         CAST(:block_timestamps AS timestamptz[]), CAST(:tx_hashes AS varchar[]),
@@ -88,6 +92,22 @@ _INSERT_EVENTS = text(
     ) AS e(block_number, block_hash, block_timestamp, tx_hash, log_index, contract_address,
            event_name, topics, data, args, problem)
     ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING
+    RETURNING id
+    """
+)
+
+
+# Arrays, not a VALUES list: one statement whatever the number of headers, nothing to compile.
+_UPSERT_BLOCKS = text(
+    """
+    INSERT INTO chain_blocks (chain_id, number, hash, parent_hash, timestamp)
+    SELECT :chain_id, b.number, b.hash, b.parent_hash, b.timestamp
+    FROM unnest(
+        CAST(:numbers AS bigint[]), CAST(:hashes AS varchar[]),
+        CAST(:parent_hashes AS varchar[]), CAST(:timestamps AS timestamptz[])
+    ) AS b(number, hash, parent_hash, timestamp)
+    ON CONFLICT (chain_id, number) DO UPDATE
+    SET hash = excluded.hash, parent_hash = excluded.parent_hash, timestamp = excluded.timestamp
     """
 )
 
@@ -108,13 +128,21 @@ async def write_batch(
     blocks: Mapping[int, BlockHeader],
     last: BlockHeader,
     finalized: int,
+    projected_next: bool = True,
 ) -> None:
-    """One batch: its events, the headers they came from, and the cursor at `last`."""
+    """One batch: its events, the headers they came from, and the cursor at `last`.
+
+    Events without a table of their own are stored RAW_ONLY and those the decoder refused
+    FAILED. With `projected_next` (the follower's promise to call projections.project_new
+    over these blocks in this transaction) the others are stored APPLIED, so that only the
+    few the projection parks or fails are written twice; without it they wait PENDING."""
     if events:
-        await session.execute(
+        inserted = await session.scalars(
             _INSERT_EVENTS,
             {
                 "chain_id": chain_id,
+                "raw_only": list(projections.RAW_ONLY_EVENTS),
+                "projectable": "APPLIED" if projected_next else "PENDING",
                 "block_numbers": [e.block_number for e in events],
                 "block_hashes": [e.block_hash for e in events],
                 "block_timestamps": [_moment(blocks[e.block_number].timestamp) for e in events],
@@ -128,29 +156,21 @@ async def write_batch(
                 "problems": [e.problem for e in events],
             },
         )
+        if projected_next:
+            await projections.project_after_write(
+                session, chain_id=chain_id, event_ids=list(inserted)
+            )
     headers = [*blocks.values()]
     if headers:
-        statement = insert(ChainBlock).values(
-            [
-                {
-                    "chain_id": chain_id,
-                    "number": header.number,
-                    "hash": header.hash,
-                    "parent_hash": header.parent_hash,
-                    "timestamp": _moment(header.timestamp),
-                }
-                for header in headers
-            ]
-        )
         await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["chain_id", "number"],
-                set_={
-                    "hash": statement.excluded.hash,
-                    "parent_hash": statement.excluded.parent_hash,
-                    "timestamp": statement.excluded.timestamp,
-                },
-            )
+            _UPSERT_BLOCKS,
+            {
+                "chain_id": chain_id,
+                "numbers": [header.number for header in headers],
+                "hashes": [header.hash for header in headers],
+                "parent_hashes": [header.parent_hash for header in headers],
+                "timestamps": [_moment(header.timestamp) for header in headers],
+            },
         )
     cursor = insert(IndexerCursor).values(
         chain_id=chain_id,
