@@ -199,14 +199,16 @@ async def project_after_write(
     promise stores them."""
     previous = session.info.pop((_FRESH_KEY, chain_id), None)
     if previous is not None:
-        await session.execute(_DEMOTE_FRESH, previous.params)
+        await session.execute(
+            _DEMOTE_WRITTEN, {"ids": list(range(previous.first, previous.last + 1))}
+        )
     if not event_ids:
         return
     first, last = min(event_ids), max(event_ids)
     if last - first + 1 == len(event_ids):
         session.info[(_FRESH_KEY, chain_id)] = FreshEvents(first, last)
     else:
-        await session.execute(_DEMOTE_EVENTS, {"ids": list(event_ids)})
+        await session.execute(_DEMOTE_WRITTEN, {"ids": list(event_ids)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,6 +348,8 @@ _IN_RANGE = text(
     """
 )
 
+# Fresh rows back to what a writer without the promise stores: all (_DEMOTE_WRITTEN), or
+# the APPLIED ones when project_new has counted the RAW_ONLY already (_DEMOTE_FRESH).
 _DEMOTE_FRESH = text(
     """
     UPDATE chain_events AS e SET projection_status = 'PENDING'
@@ -353,10 +357,10 @@ _DEMOTE_FRESH = text(
       AND e.projection_status = 'APPLIED'
     """
 )
-_DEMOTE_EVENTS = text(
+_DEMOTE_WRITTEN = text(
     """
     UPDATE chain_events SET projection_status = 'PENDING'
-    WHERE id = ANY(CAST(:ids AS bigint[])) AND projection_status = 'APPLIED'
+    WHERE id = ANY(CAST(:ids AS bigint[])) AND projection_status IN ('APPLIED', 'RAW_ONLY')
     """
 )
 

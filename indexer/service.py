@@ -132,16 +132,16 @@ async def write_batch(
 ) -> None:
     """One batch: its events, the headers they came from, and the cursor at `last`.
 
-    Events without a table of their own are stored RAW_ONLY and those the decoder refused
-    FAILED. With `projected_next` (the follower's promise to call projections.project_new
-    over these blocks in this transaction) the others are stored APPLIED, so that only the
+    Events the decoder refused are stored FAILED. With `projected_next` (the follower's
+    promise to call projections.project_new over these blocks in this transaction) those
+    without a table of their own are stored RAW_ONLY and the others APPLIED, so that only the
     few the projection parks or fails are written twice; without it they wait PENDING."""
     if events:
         inserted = await session.scalars(
             _INSERT_EVENTS,
             {
                 "chain_id": chain_id,
-                "raw_only": list(projections.RAW_ONLY_EVENTS),
+                "raw_only": list(projections.RAW_ONLY_EVENTS) if projected_next else [],
                 "projectable": "APPLIED" if projected_next else "PENDING",
                 "block_numbers": [e.block_number for e in events],
                 "block_hashes": [e.block_hash for e in events],

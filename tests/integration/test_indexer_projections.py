@@ -24,7 +24,8 @@ from db.models import (
     StakingRecord,
     StrategyRegistration,
 )
-from indexer import projections
+from indexer import projections, service
+from indexer.rpc import BlockHeader
 from settlement.rules import TIER_THRESHOLDS_G8D
 from tests.chain import (
     G8D_WEI,
@@ -701,3 +702,203 @@ async def test_unwinding_from_a_block_leaves_what_a_clean_index_of_the_blocks_be
     assert left_blocks == 0
     assert unwound == clean
     assert unwound != everything
+
+
+# --- a batch written for its projection (service.write_batch, projected_next) --------------
+
+SELF_WALLET = "0x" + "cd" * 20
+
+
+def _raw(
+    block: int, index: int, name: str, args: dict[str, str] | None, problem: str | None = None
+) -> service.RawEvent:
+    return service.RawEvent(
+        block_number=block,
+        block_hash=f"0x{block:064x}",
+        tx_hash=f"0x{block:032x}{index:032x}",
+        log_index=index,
+        contract_address="0x" + "22" * 20,
+        event_name=name,
+        topics=[],
+        data="0x",
+        json_args=args,
+        problem=problem,
+    )
+
+
+async def _write(
+    session: AsyncSession, events: list[service.RawEvent], *, projected_next: bool = True
+) -> None:
+    blocks = sorted({event.block_number for event in events})
+    headers = {
+        n: BlockHeader(n, f"0x{n:064x}", f"0x{n - 1:064x}", 1_700_000_000 + n) for n in blocks
+    }
+    await service.write_batch(
+        session,
+        chain_id=1,
+        events=events,
+        blocks=headers,
+        last=headers[blocks[-1]],
+        finalized=0,
+        projected_next=projected_next,
+    )
+
+
+async def _strategy_four(session: AsyncSession) -> None:
+    """bob's strategy, registered on chain as 4; alice (0xabab...) is a gr8d user too."""
+    bob_id = await add_person(session, "bob", SELF_WALLET)
+    await add_person(session, "alice", "0x" + "ab" * 20)
+    await add_registered_strategy(session, bob_id, "alpha")
+    await session.execute(
+        text("UPDATE strategy_registrations SET status = 'REGISTERED', onchain_strategy_id = 4")
+    )
+
+
+def _mixed_batch() -> list[service.RawEvent]:
+    alice, stranger = "0x" + "ab" * 20, "0x" + "ef" * 20
+    return [
+        _raw(1, 0, "Staked", {"user": alice, "amount": str(5 * G8D_WEI), "timestamp": "0"}),
+        _raw(1, 1, "Staked", {"user": stranger, "amount": "7", "timestamp": "0"}),
+        _raw(1, 2, "UnstakeRequested", {"user": alice, "amount": "1", "timestamp": "0"}),
+        _raw(2, 0, "Staked", {"user": alice, "amount": str(10**30), "timestamp": "0"}),
+        _raw(2, 1, "UNDECODED", None, problem="data does not match the event"),
+        _raw(3, 0, "FollowStarted", {"user": alice, "strategyId": "4", "dayIndex": "1"}),
+        _raw(3, 1, "FollowStarted", {"user": SELF_WALLET, "strategyId": "4", "dayIndex": "1"}),
+        _raw(3, 2, "StrategySuspended", {"strategyId": "4"}),
+    ]
+
+
+async def test_a_batch_stored_for_its_projection_ends_as_one_stored_pending_does(
+    session: AsyncSession,
+) -> None:
+    """Stored APPLIED ahead of project_new, the same events end with the same statuses, rows
+    and report as when they wait PENDING: only the ones parked or failed were moved."""
+    await _strategy_four(session)
+
+    async def index(projected_next: bool) -> tuple[Any, ...]:
+        savepoint = await session.begin_nested()
+        await _write(session, _mixed_batch(), projected_next=projected_next)
+        report = await projections.project_new(
+            session, chain_id=1, first_block=1, last_block=3, finalized_block=0
+        )
+        result = (
+            (report.applied, report.parked, report.raw_only, report.failed),
+            sorted((f.event_name, f.log_index) for f in report.failures),
+            await statuses(session),
+            await dump(session),
+        )
+        await savepoint.rollback()
+        return result
+
+    stored_applied, stored_pending = await index(True), await index(False)
+
+    assert stored_applied == stored_pending
+    counts, failures, outcome, tables = stored_applied
+    assert counts == (3, 1, 1, 3)
+    assert failures == [("FollowStarted", 1), ("Staked", 0), ("UNDECODED", 1)]
+    assert [status for _, status, _ in outcome] == [
+        "APPLIED",
+        "PARKED",
+        "RAW_ONLY",
+        "FAILED",
+        "FAILED",
+        "APPLIED",
+        "FAILED",
+        "APPLIED",
+    ]
+    assert [row[1] for row in tables["staking_records"]] == [Decimal(5)]
+    assert [row[5] for row in tables["strategy_registrations"]] == ["REGISTERED"]
+    assert [row[8] for row in tables["strategy_registrations"]] == ["SUSPENDED"]
+    assert [row[3] for row in tables["follows"]] == [True]
+
+
+async def test_a_second_write_before_the_projection_leaves_both_batches_to_project(
+    session: AsyncSession,
+) -> None:
+    await _strategy_four(session)
+    batch = _mixed_batch()
+    await _write(session, batch[:3])
+    await _write(session, batch[3:])
+
+    report = await projections.project_new(
+        session, chain_id=1, first_block=1, last_block=3, finalized_block=0
+    )
+
+    assert (report.applied, report.parked, report.raw_only, report.failed) == (3, 1, 1, 3)
+    assert [status for _, status, _ in await statuses(session)] == [
+        "APPLIED",
+        "PARKED",
+        "RAW_ONLY",
+        "FAILED",
+        "FAILED",
+        "APPLIED",
+        "FAILED",
+        "APPLIED",
+    ]
+
+
+async def test_a_fresh_batch_postgresql_refuses_part_of_fails_only_that_event(
+    session: AsyncSession,
+) -> None:
+    """The refused-value case above, the second chain's batch stored for its projection: the
+    halves are projected apart and each event is counted once."""
+    wallet = "0x" + "ab" * 20
+    bob_id = await add_person(session, "bob", SELF_WALLET)
+    erin_id = await add_person(session, "erin", wallet)
+    alpha = await add_registered_strategy(session, bob_id, "alpha")
+    await session.execute(
+        text("UPDATE strategy_registrations SET status = 'REGISTERED', onchain_strategy_id = 4")
+    )
+    for day in (1, 2):
+        await add_settlement(
+            session, user_id=erin_id, strategy_id=alpha, author_id=bob_id, day_index=day
+        )
+    await session.execute(
+        text("UPDATE settlements SET onchain_settlement_id = 9 WHERE day_index = 1")
+    )
+    created = {"settlementId": "9", "user": wallet, "strategyId": "4", "dayIndex": "2"}
+    staked = {"user": wallet, "amount": "3", "timestamp": "0"}
+    await _write(session, [_raw(5, 0, "SettlementCreated", created), _raw(6, 0, "Staked", staked)])
+
+    report = await projections.project_new(
+        session, chain_id=1, first_block=5, last_block=6, finalized_block=10
+    )
+
+    assert (report.applied, report.parked, report.failed) == (1, 0, 1)
+    assert report.failures[0].event_name == "SettlementCreated"
+    assert "onchain_settlement_id" in report.failures[0].error
+    assert [s for _, s, _ in await statuses(session)] == ["FAILED", "APPLIED"]
+    record = await session.scalar(select(StakingRecord))
+    assert record is not None and record.amount == Decimal("0.000000000000000003")
+
+
+async def test_fresh_ids_that_are_not_one_run_wait_pending_and_still_project(
+    session: AsyncSession,
+) -> None:
+    wallet = "0x" + "ab" * 20
+    await add_person(session, "alice", wallet)
+    for index in range(3):
+        await _insert_event(
+            session,
+            chain_id=1,
+            block_number=1,
+            tx_hash="0x" + f"{index:064x}",
+            log_index=index,
+            event_name="Staked",
+            args=json.dumps({"user": wallet, "amount": "1", "timestamp": "0"}),
+        )
+    ids = list(await session.scalars(text("SELECT id FROM chain_events ORDER BY id")))
+    await session.execute(text("UPDATE chain_events SET projection_status = 'APPLIED'"))
+    await session.execute(
+        text("UPDATE chain_events SET projection_status = 'PENDING' WHERE id = :id"),
+        {"id": ids[1]},
+    )
+
+    await projections.project_after_write(session, chain_id=1, event_ids=[ids[0], ids[2]])
+    report = await projections.project_new(
+        session, chain_id=1, first_block=1, last_block=1, finalized_block=1
+    )
+
+    assert report.applied == 3
+    tiers = await session.scalars(select(StakingRecord.amount).order_by(StakingRecord.log_index))
+    assert list(tiers) == [Decimal("0.000000000000000001")] * 3
