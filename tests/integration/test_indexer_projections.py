@@ -710,7 +710,7 @@ SELF_WALLET = "0x" + "cd" * 20
 
 
 def _raw(
-    block: int, index: int, name: str, args: dict[str, str] | None, problem: str | None = None
+    block: int, index: int, name: str, args: dict[str, object] | None, problem: str | None = None
 ) -> service.RawEvent:
     return service.RawEvent(
         block_number=block,
@@ -856,8 +856,13 @@ async def test_a_fresh_batch_postgresql_refuses_part_of_fails_only_that_event(
     await session.execute(
         text("UPDATE settlements SET onchain_settlement_id = 9 WHERE day_index = 1")
     )
-    created = {"settlementId": "9", "user": wallet, "strategyId": "4", "dayIndex": "2"}
-    staked = {"user": wallet, "amount": "3", "timestamp": "0"}
+    created: dict[str, object] = {
+        "settlementId": "9",
+        "user": wallet,
+        "strategyId": "4",
+        "dayIndex": "2",
+    }
+    staked: dict[str, object] = {"user": wallet, "amount": "3", "timestamp": "0"}
     await _write(session, [_raw(5, 0, "SettlementCreated", created), _raw(6, 0, "Staked", staked)])
 
     report = await projections.project_new(
