@@ -14,7 +14,7 @@ from api.middlewares import middlewares
 from api.openapi import build_document
 from api.ratelimit import Gate
 from api.registry import Endpoint, Routes
-from db.engine import create_engine, create_session_factory
+from db.engine import create_engine, create_read_session_factory, create_session_factory
 from gr8d.config import Settings
 from gr8d.redis import create_redis
 
@@ -71,10 +71,12 @@ def all_endpoints(groups: Sequence[Routes] | None = None) -> list[Endpoint]:
 
 def _resources(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def open_and_close(app: web.Application) -> AsyncIterator[None]:
-        engine = create_engine(settings)
+        # No ping per checkout: see db/engine.py for what replaces it.
+        engine = create_engine(settings, pre_ping=False)
         redis = create_redis(settings)
         app[context.ENGINE] = engine
         app[context.SESSION_FACTORY] = create_session_factory(engine)
+        app[context.READ_SESSION_FACTORY] = create_read_session_factory(engine)
         app[context.REDIS] = redis
         app[context.GATE] = Gate(redis)
         try:

@@ -14,6 +14,7 @@ from gr8d.config import Settings
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSION_FACTORY = web.AppKey("session_factory", async_sessionmaker[AsyncSession])
+READ_SESSION_FACTORY = web.AppKey("read_session_factory", async_sessionmaker[AsyncSession])
 REDIS = web.AppKey("redis", Redis)
 GATE = web.AppKey("gate", Gate)
 OPENAPI = web.AppKey("openapi", dict[str, Any])

@@ -186,7 +186,10 @@ def aiohttp_handler(endpoint: Endpoint) -> Any:
             ip=ip,
             presented=credentials if isinstance(credentials, PresentedToken) else None,
         )
-        async with app[context.SESSION_FACTORY]() as session, session.begin():
+        sessions = app[
+            context.READ_SESSION_FACTORY if endpoint.read_only else context.SESSION_FACTORY
+        ]
+        async with sessions() as session, session.begin():
             principal = await authenticate(
                 credentials, access=endpoint.access, token_state=token_state, session=session
             )

@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 
 from api.problems import Problem, from_domain_error, from_problem, problem_response
 from gr8d.config import AppEnv, Settings
@@ -79,7 +80,17 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     except RedisError:
         log.warning("redis unavailable", path=request.path)
         return problem_response(503, "REDIS_UNAVAILABLE", "a backing service is unavailable")
-    except Exception:
+    except Exception as error:
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            # The connection died under the request; the pool replaces it and every pooled
+            # connection older than it, so a retry finds a fresh one.
+            log.warning("database connection lost", path=request.path)
+            return problem_response(
+                503,
+                "DATABASE_UNAVAILABLE",
+                "a backing service is unavailable",
+                headers={"Retry-After": "1"},
+            )
         log.exception("unhandled error", method=request.method, path=request.path)
         return problem_response(500, "INTERNAL_ERROR", "an unexpected error occurred")
 

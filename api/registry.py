@@ -55,7 +55,8 @@ class Principal:
 @dataclass
 class Call:
     """Everything a handler may use for one request; `session` is the request's transaction,
-    committed by the registry when the handler returns and rolled back when it raises."""
+    committed by the registry when the handler returns and rolled back when it raises (on a
+    read-only route: a session without a transaction, see Routes.route)."""
 
     request: web.Request
     settings: Settings
@@ -94,6 +95,7 @@ class Endpoint:
     rate_limit: RateLimit | None
     rate_limited: bool
     idempotent: bool
+    read_only: bool
 
     @property
     def operation_id(self) -> str:
@@ -117,11 +119,19 @@ class Routes:
         rate_limit: RateLimit | None = None,
         rate_limited: bool = True,
         idempotent: bool = False,
+        read_only: bool | None = None,
     ) -> Callable[[Handler], Handler]:
         """`rate_limit` replaces the default per-IP limit; `rate_limited=False` drops it (for
-        probes like /health that must answer while Redis is down)."""
+        probes like /health that must answer while Redis is down).
+
+        `read_only` (the default for GET) runs the handler without a transaction: each
+        statement commits on its own, which saves the BEGIN and COMMIT round trips and reads
+        the same (under READ COMMITTED every statement has its own snapshot anyway). Such a
+        handler must not write: its session refuses to flush changes."""
 
         def register(handler: Handler) -> Handler:
+            if idempotent and read_only:
+                raise ValueError(f"{method} {path}: an idempotent route writes its key")
             endpoint = _endpoint(method, path, handler, self.tag, access, status)
             self.endpoints.append(
                 dataclasses.replace(
@@ -129,6 +139,7 @@ class Routes:
                     rate_limit=rate_limit,
                     rate_limited=rate_limited,
                     idempotent=idempotent,
+                    read_only=method == "GET" if read_only is None else read_only,
                 )
             )
             return handler
@@ -203,4 +214,5 @@ def _endpoint(
         rate_limit=None,
         rate_limited=True,
         idempotent=False,
+        read_only=False,
     )
