@@ -142,6 +142,9 @@ _BIGINT_ARGS = ("strategyId", "dayIndex")
 RAW_ONLY_EVENTS: tuple[str, ...] = tuple(
     name for name in PROTOCOL_EVENTS if name not in _REQUIRED_ARGS
 )
+# Events that park while their `user` is no verified wallet: a writer that calls
+# project_after_write may store them PARKED then (a guess the projection checks).
+PARKED_WITHOUT_WALLET: tuple[str, ...] = (*STAKING_EVENTS, *FOLLOW_EVENTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,9 +192,10 @@ _FRESH_KEY = "gr8d.indexer.fresh_events"
 async def project_after_write(
     session: AsyncSession, *, chain_id: int, event_ids: Sequence[int]
 ) -> None:
-    """A writer stored these events of a chain APPLIED (all but the few a batch parks or
-    fails, which then are the only rows the projection updates) and calls :func:`project_new`
-    over their blocks in the same transaction and session; until then they read as PENDING.
+    """A writer stored these events of a chain with the status it guesses they end with
+    (APPLIED, or PARKED for PARKED_WITHOUT_WALLET events of a wallet that is not verified)
+    and calls :func:`project_new` over their blocks in the same transaction and session, which
+    reads them as PENDING, decides, and updates only the ones guessed wrong.
 
     The projection tells them apart by their ids, which one insert numbers in a row; should
     they not be one run (another writer's rows between them), or should a previous write not
@@ -249,18 +253,27 @@ _EVENT_COLUMNS = (
 
 
 def _event_of(row: Any) -> _Event:
-    mapping = row._mapping
-    args = {name: mapping[name] for name in _ARG_NAMES} if mapping["decoded"] else {}
+    # By position (the order of _EVENT_COLUMNS): a batch reads thousands of rows.
+    id_, chain_id, block_number, log_index, tx_hash, name, status, error, decoded = row[:9]
     return _Event(
-        id=mapping["id"],
-        chain_id=mapping["chain_id"],
-        block_number=mapping["block_number"],
-        log_index=mapping["log_index"],
-        tx_hash=mapping["tx_hash"],
-        name=mapping["event_name"],
-        status=mapping["projection_status"],
-        error=mapping["projection_error"],
-        args=args,
+        id=id_,
+        chain_id=chain_id,
+        block_number=block_number,
+        log_index=log_index,
+        tx_hash=tx_hash,
+        name=name,
+        status=status,
+        error=error,
+        args=dict(zip(_ARG_NAMES, row[9:], strict=True)) if decoded else {},
+    )
+
+
+def _verified_owner(address: str) -> str:
+    """A lateral join giving `wa.user_id`, the owner of the verified wallet `address`: one
+    index lookup per row (a join would hash every wallet for a batch's hundreds of keys)."""
+    return (
+        "LEFT JOIN LATERAL (SELECT wa.user_id FROM wallets AS wa "
+        f"WHERE wa.address = {address} AND wa.is_verified OFFSET 0) AS wa ON true"
     )
 
 
@@ -320,16 +333,18 @@ UNION ALL
 SELECT f.event_name, f.tx_hash, f.log_index, o.status, o.error, o.warning
 FROM outcome AS o JOIN chain_events AS f ON f.id = o.id
 WHERE o.id BETWEEN CAST(:fresh_first AS bigint) AND CAST(:fresh_last AS bigint)
-  AND o.current = 'PENDING' AND o.status = 'APPLIED' AND o.error IS NULL
+  AND o.current = 'PENDING'
+  AND (f.projection_status, f.projection_error) IS NOT DISTINCT FROM (o.status, o.error)
 """
 _NOTHING = "CAST(NULL AS text)"
 
-# A batch's writer stores its projectable events APPLIED at once (service.write_batch), so
-# that the many that do apply are written once; until project_new has projected them, those
-# fresh rows (ids fresh_first..fresh_last) read as PENDING. A fresh row that ends APPLIED is
-# not updated, so the tail above reports it from the outcome.
+# A batch's writer stores its projectable events APPLIED or PARKED at once, as it guesses
+# (service.write_batch, project_after_write), so that most are written once; until
+# project_new has projected them, those fresh rows (ids fresh_first..fresh_last) read as
+# PENDING, and the projection decides. A fresh row the guess got right is not updated, so
+# the tail above reports it from the outcome.
 _STATUS = (
-    "CASE WHEN e.projection_status = 'APPLIED' AND e.id BETWEEN "
+    "CASE WHEN e.projection_status IN ('APPLIED', 'PARKED') AND e.id BETWEEN "
     "CAST(:fresh_first AS bigint) AND CAST(:fresh_last AS bigint) "
     "THEN 'PENDING' ELSE e.projection_status END"
 )
@@ -349,18 +364,19 @@ _IN_RANGE = text(
 )
 
 # Fresh rows back to what a writer without the promise stores: all (_DEMOTE_WRITTEN), or
-# the APPLIED ones when project_new has counted the RAW_ONLY already (_DEMOTE_FRESH).
+# the APPLIED and PARKED when project_new has counted the RAW_ONLY already (_DEMOTE_FRESH).
 _DEMOTE_FRESH = text(
     """
     UPDATE chain_events AS e SET projection_status = 'PENDING'
     WHERE e.id BETWEEN CAST(:fresh_first AS bigint) AND CAST(:fresh_last AS bigint)
-      AND e.projection_status = 'APPLIED'
+      AND e.projection_status IN ('APPLIED', 'PARKED')
     """
 )
 _DEMOTE_WRITTEN = text(
     """
     UPDATE chain_events SET projection_status = 'PENDING'
-    WHERE id = ANY(CAST(:ids AS bigint[])) AND projection_status IN ('APPLIED', 'RAW_ONLY')
+    WHERE id = ANY(CAST(:ids AS bigint[]))
+      AND projection_status IN ('APPLIED', 'PARKED', 'RAW_ONLY')
     """
 )
 
@@ -614,14 +630,20 @@ _DERIVE_FOLLOWS = text(
     ),
     owner_pairs AS (
         SELECT DISTINCT wa.user_id AS follower, seed.s
-        FROM seed JOIN wallets AS wa ON wa.address = seed.w AND wa.is_verified
+        FROM seed {_verified_owner("seed.w")}
+        WHERE wa.user_id IS NOT NULL
     ),
     pairs AS (
         -- The follows row of (owner, S) depends on every verified wallet of the owner.
         SELECT w, s FROM seed
         UNION
         SELECT wa.address, o.s
-        FROM owner_pairs AS o JOIN wallets AS wa ON wa.user_id = o.follower AND wa.is_verified
+        FROM owner_pairs AS o
+        CROSS JOIN LATERAL (
+            SELECT wa.address FROM wallets AS wa
+            WHERE wa.user_id = o.follower AND wa.is_verified
+            OFFSET 0
+        ) AS wa
     ),
     events AS (
         SELECT e.*, p.w, p.s, wa.user_id AS follower, r.strategy_id, st.user_id AS author
@@ -635,7 +657,7 @@ _DERIVE_FOLLOWS = text(
               AND e.projection_status <> 'FAILED'
             OFFSET 0
         ) AS e
-        LEFT JOIN wallets AS wa ON wa.address = p.w AND wa.is_verified
+        {_verified_owner("p.w")}
         LEFT JOIN strategy_registrations AS r
           ON r.onchain_strategy_id = p.s AND r.status = 'REGISTERED'
         LEFT JOIN strategies AS st ON st.id = r.strategy_id
@@ -783,11 +805,11 @@ _APPLY_SETTLEMENTS_CREATED = text(
                st.onchain_settlement_id IS NULL OR st.onchain_settlement_id = ev.onchain_id
                    AS linkable
         FROM events AS ev
-        LEFT JOIN wallets AS w ON w.address = ev.wallet AND w.is_verified
+        {_verified_owner("ev.wallet")}
         LEFT JOIN strategy_registrations AS r
           ON r.onchain_strategy_id = ev.s AND r.status = 'REGISTERED'
         LEFT JOIN settlements AS st
-          ON st.user_id = w.user_id AND st.strategy_id = r.strategy_id
+          ON st.user_id = wa.user_id AND st.strategy_id = r.strategy_id
          AND st.day_index = ev.day_index
     ),
     ranked AS (
@@ -875,10 +897,12 @@ _APPLY_SETTLEMENTS_CLOSED = text(
 _DERIVE_STAKING = text(
     f"""
     WITH keys AS (
-        SELECT DISTINCT w FROM unnest(CAST(:wallets AS text[])) AS k(w)
+        SELECT k.w, wa.user_id
+        FROM (SELECT DISTINCT w FROM unnest(CAST(:wallets AS text[])) AS k(w)) AS k
+        {_verified_owner("k.w")}
     ),
     history AS (
-        SELECT h.*, keys.w
+        SELECT h.*, keys.w, keys.user_id
         FROM keys
         CROSS JOIN LATERAL (
             SELECT e.id, e.event_name, e.block_number, e.log_index, e.tx_hash,
@@ -893,9 +917,7 @@ _DERIVE_STAKING = text(
         ) AS h
     ),
     todo AS (
-        SELECT h.*, wa.user_id
-        FROM history AS h LEFT JOIN wallets AS wa ON wa.address = h.w AND wa.is_verified
-        WHERE h.projection_status IN ('PENDING', 'PARKED')
+        SELECT * FROM history WHERE projection_status IN ('PENDING', 'PARKED')
     ),
     written AS (
         INSERT INTO staking_records (
@@ -1240,11 +1262,12 @@ async def project_new(
     await _project_guarded(
         session,
         chain_id=chain_id,
-        # APPLIED ones are the fresh (see project_after_write).
+        # APPLIED and PARKED ones are the fresh (see project_after_write).
         events=[
             event
             for event in events
-            if event.status in (ProjectionStatus.PENDING, ProjectionStatus.APPLIED)
+            if event.status
+            in (ProjectionStatus.PENDING, ProjectionStatus.APPLIED, ProjectionStatus.PARKED)
         ],
         finalized_block=finalized_block,
         report=report,

@@ -81,6 +81,11 @@ _INSERT_EVENTS = text(
            CAST(e.args AS jsonb),
            CASE WHEN e.problem IS NOT NULL THEN 'FAILED'
                 WHEN e.event_name = ANY(CAST(:raw_only AS text[])) THEN 'RAW_ONLY'
+                WHEN e.event_name = ANY(CAST(:parked_without_wallet AS text[]))
+                     AND NOT EXISTS (
+                         SELECT 1 FROM wallets AS w
+                         WHERE w.address = CAST(e.args AS jsonb) ->> 'user' AND w.is_verified
+                     ) THEN 'PARKED'
                 ELSE :projectable END,
            e.problem
     FROM unnest(
@@ -134,14 +139,19 @@ async def write_batch(
 
     Events the decoder refused are stored FAILED. With `projected_next` (the follower's
     promise to call projections.project_new over these blocks in this transaction) those
-    without a table of their own are stored RAW_ONLY and the others APPLIED, so that only the
-    few the projection parks or fails are written twice; without it they wait PENDING."""
+    without a table of their own are stored RAW_ONLY and the others with the status they most
+    likely end with (APPLIED, or PARKED for a stake or follow of a wallet that is not
+    verified), so that only the few the projection decides otherwise are written twice;
+    without it they wait PENDING."""
     if events:
         inserted = await session.scalars(
             _INSERT_EVENTS,
             {
                 "chain_id": chain_id,
                 "raw_only": list(projections.RAW_ONLY_EVENTS) if projected_next else [],
+                "parked_without_wallet": (
+                    list(projections.PARKED_WITHOUT_WALLET) if projected_next else []
+                ),
                 "projectable": "APPLIED" if projected_next else "PENDING",
                 "block_numbers": [e.block_number for e in events],
                 "block_hashes": [e.block_hash for e in events],
