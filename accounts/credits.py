@@ -21,9 +21,24 @@ from db.models import CreditTransaction
 CHARGE_REFERENCE_NAMESPACE = uuid.UUID("5b0f4b1e-8d0c-4f7a-9a54-2f1c0c3e6a11")
 
 
-def transactions_of(*, user_id: uuid.UUID, type: TransactionType | None = None) -> Select[Any]:
-    """A user's postings, newest first: `seq` is the exact posting order of one account."""
-    statement = select(CreditTransaction).where(CreditTransaction.user_id == user_id)
+# What the history shows of each posting.
+HISTORY_COLUMNS = (
+    CreditTransaction.id,
+    CreditTransaction.amount,
+    CreditTransaction.balance_after,
+    CreditTransaction.type,
+    CreditTransaction.reference_id,
+    CreditTransaction.description,
+    CreditTransaction.created_at,
+)
+
+
+def transactions_of(
+    *, user_id: uuid.UUID, type: TransactionType | None = None
+) -> Select[*tuple[Any, ...]]:
+    """Rows of HISTORY_COLUMNS of a user's postings, newest first: `seq` is the exact posting
+    order of one account."""
+    statement = select(*HISTORY_COLUMNS).where(CreditTransaction.user_id == user_id)
     if type is not None:
         statement = statement.where(CreditTransaction.type == type.value)
     return statement.order_by(CreditTransaction.seq.desc())

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 Item = TypeVar("Item")
 
+TOTAL_COLUMN = "total_rows"
+
 
 class PageQuery(BaseModel):
     page: int = Field(default=1, ge=1, le=1_000_000)
@@ -38,14 +40,30 @@ class Page(BaseModel, Generic[Item]):
 
 async def paginate(
     session: AsyncSession,
-    statement: Select[Any],
+    statement: Select[*tuple[Any, ...]],
     query: PageQuery,
     convert: Callable[[Any], Item],
 ) -> Page[Item]:
-    """One page of `statement` (which must already have a stable ORDER BY) and the total."""
-    total = await session.scalar(
-        select(func.count()).select_from(statement.order_by(None).subquery())
-    )
-    rows = await session.scalars(statement.offset((query.page - 1) * query.size).limit(query.size))
-    page: Page[Any] = Page.of([convert(row) for row in rows], total=total or 0, query=query)
+    """One page of `statement` (which must already have a stable ORDER BY) and the total.
+
+    One query: every row carries the total, a scalar subquery PostgreSQL computes once. (Not
+    `count(*) OVER ()`: that makes it read and sort every row of a long list in full instead of
+    keeping the top of it: 7-9 ms for 15,750 public strategies where this, like a count and a
+    page queried apart, takes 5.8 ms.) Only a page past the end, with no row to carry the
+    total, costs a second query. `convert` gets what `statement` selects: the entity when it
+    selects one, else the row (the total rides on it, named TOTAL_COLUMN)."""
+    counting = select(func.count()).select_from(statement.order_by(None).subquery())
+    counted = statement.add_columns(counting.scalar_subquery().label(TOTAL_COLUMN))
+    rows = (
+        await session.execute(counted.offset((query.page - 1) * query.size).limit(query.size))
+    ).all()
+    if rows:
+        total = int(rows[0][-1])
+    elif query.page == 1:
+        total = 0
+    else:
+        total = await session.scalar(counting) or 0
+    # (Each row is what the statement selects and the total.)
+    items = [convert(row[0] if len(row) == 2 else row) for row in rows]
+    page: Page[Any] = Page.of(items, total=total, query=query)
     return page

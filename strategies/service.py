@@ -120,7 +120,9 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(statement: Select[Any], filters: StrategyFilter) -> Select[Any]:
+def _filtered(
+    statement: Select[*tuple[Any, ...]], filters: StrategyFilter
+) -> Select[*tuple[Any, ...]]:
     if filters.status is not None:
         statement = statement.where(Strategy.status == filters.status)
     if filters.search:
@@ -130,17 +132,33 @@ def _filtered(statement: Select[Any], filters: StrategyFilter) -> Select[Any]:
     return statement.order_by(Strategy.created_at.desc(), Strategy.id.desc())
 
 
-def owned_strategies(owner_id: uuid.UUID, filters: StrategyFilter) -> Select[Any]:
-    """The owner's strategies, newest first; archived ones only when asked for by status."""
-    statement = select(Strategy).where(Strategy.user_id == owner_id)
+# What a list shows of each strategy: all but its definition (a JSON document each row would
+# decode for nothing).
+SUMMARY_COLUMNS = (
+    Strategy.id,
+    Strategy.user_id,
+    Strategy.name,
+    Strategy.description,
+    Strategy.status,
+    Strategy.is_public,
+    Strategy.created_at,
+    Strategy.updated_at,
+)
+
+
+def owned_strategies(owner_id: uuid.UUID, filters: StrategyFilter) -> Select[*tuple[Any, ...]]:
+    """Rows of SUMMARY_COLUMNS of the owner's strategies, newest first; archived ones only
+    when asked for by status."""
+    statement = select(*SUMMARY_COLUMNS).where(Strategy.user_id == owner_id)
     if filters.status is None:
         statement = statement.where(Strategy.status != StrategyStatus.ARCHIVED)
     return _filtered(statement, filters)
 
 
-def public_strategies(viewer_id: uuid.UUID, filters: StrategyFilter) -> Select[Any]:
-    """Other users' public strategies that are not archived, newest first."""
-    statement = select(Strategy).where(
+def public_strategies(viewer_id: uuid.UUID, filters: StrategyFilter) -> Select[*tuple[Any, ...]]:
+    """Rows of SUMMARY_COLUMNS of other users' public strategies that are not archived, newest
+    first."""
+    statement = select(*SUMMARY_COLUMNS).where(
         Strategy.user_id != viewer_id,
         Strategy.is_public.is_(True),
         Strategy.status != StrategyStatus.ARCHIVED,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import Row
 
 from api.pagination import PageQuery
 from api.schemas.text import StoredText
@@ -29,7 +31,8 @@ class TransactionOut(BaseModel):
     created_at: dt.datetime
 
     @classmethod
-    def from_row(cls, row: CreditTransaction) -> TransactionOut:
+    def from_row(cls, row: CreditTransaction | Row[Any]) -> TransactionOut:
+        """From a posting or a row of accounts.credits.HISTORY_COLUMNS."""
         return cls(
             id=row.id,
             amount=row.amount,

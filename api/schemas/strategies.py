@@ -7,6 +7,7 @@ import uuid
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import Row
 
 from api.pagination import PageQuery
 from db.enums import OnchainStrategyStatus, RegistrationStatus, StrategyStatus
@@ -99,7 +100,8 @@ class StrategySummaryOut(BaseModel):
     updated_at: dt.datetime
 
     @classmethod
-    def from_row(cls, row: Strategy) -> StrategySummaryOut:
+    def from_row(cls, row: Strategy | Row[Any]) -> StrategySummaryOut:
+        """From a strategy or a row of strategies.service.SUMMARY_COLUMNS."""
         return cls(
             id=row.id,
             owner_id=row.user_id,
