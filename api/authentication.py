@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import hmac
 
 from aiohttp import web
@@ -9,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.errors import InvalidToken
 from accounts.sessions import AccessTokenState
-from accounts.tokens import decode_access_token
+from accounts.tokens import AccessClaims, decode_access_token
 from api.problems import Problem, unauthenticated
 from api.ratelimit import PresentedToken
 from api.registry import Access, Principal
@@ -46,12 +48,25 @@ def read_credentials(request: web.Request, *, access: Access, settings: Settings
     if access is Access.SERVICE:
         return Problem(403, "SERVICE_ONLY", "this route is for the service token only")
     try:
-        claims = decode_access_token(
-            token, secret=settings.jwt_secret_key, issuer=settings.jwt_issuer
-        )
+        claims = _claims_of(token, settings)
     except InvalidToken as error:
         return unauthenticated(str(error))
     return PresentedToken(token=token, claims=claims)
+
+
+# Checking the signature is most of decoding a token, and a client sends the same token with
+# every request until it expires: the claims of recently verified tokens are kept (by the
+# token's exact text, so nothing but that token finds them) and only their expiry is checked.
+@functools.lru_cache(maxsize=4096)
+def _verified_claims(token: str, secret: str, issuer: str) -> AccessClaims:
+    return decode_access_token(token, secret=secret, issuer=issuer)
+
+
+def _claims_of(token: str, settings: Settings) -> AccessClaims:
+    claims = _verified_claims(token, settings.jwt_secret_key, settings.jwt_issuer)
+    if claims.expires_at <= dt.datetime.now(dt.UTC):
+        raise InvalidToken("the access token is invalid or expired")
+    return claims
 
 
 async def authenticate(

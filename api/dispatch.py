@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import context, idempotency
 from api.authentication import authenticate, read_credentials
@@ -172,6 +175,18 @@ async def respond(endpoint: Endpoint, call: Call, arguments: dict[str, Any]) -> 
     return render(endpoint, await endpoint.handler(call, **arguments))
 
 
+@contextlib.asynccontextmanager
+async def _request_session(app: web.Application, *, read_only: bool) -> AsyncIterator[AsyncSession]:
+    """The request's transaction (committed when the block ends, rolled back when it raises);
+    for a read-only route a session without one, which closing releases."""
+    if read_only:
+        async with app[context.READ_SESSION_FACTORY]() as session:
+            yield session
+    else:
+        async with app[context.SESSION_FACTORY]() as session, session.begin():
+            yield session
+
+
 def aiohttp_handler(endpoint: Endpoint) -> Any:
     async def handle(request: web.Request) -> web.StreamResponse:
         app = request.app
@@ -186,10 +201,7 @@ def aiohttp_handler(endpoint: Endpoint) -> Any:
             ip=ip,
             presented=credentials if isinstance(credentials, PresentedToken) else None,
         )
-        sessions = app[
-            context.READ_SESSION_FACTORY if endpoint.read_only else context.SESSION_FACTORY
-        ]
-        async with sessions() as session, session.begin():
+        async with _request_session(app, read_only=endpoint.read_only) as session:
             principal = await authenticate(
                 credentials, access=endpoint.access, token_state=token_state, session=session
             )
