@@ -907,3 +907,27 @@ async def test_fresh_ids_that_are_not_one_run_wait_pending_and_still_project(
     assert report.applied == 3
     tiers = await session.scalars(select(StakingRecord.amount).order_by(StakingRecord.log_index))
     assert list(tiers) == [Decimal("0.000000000000000001")] * 3
+
+
+async def test_a_fresh_event_outside_the_projected_blocks_is_projected_all_the_same(
+    session: AsyncSession,
+) -> None:
+    """What the writer stored as it guessed is never left unchecked: alice's follow of a
+    strategy gr8d does not know, stored APPLIED in a block past the range the caller names,
+    is still parked."""
+    await _strategy_four(session)
+    alice = "0x" + "ab" * 20
+    await _write(
+        session,
+        [
+            _raw(1, 0, "Staked", {"user": alice, "amount": "1", "timestamp": "0"}),
+            _raw(9, 0, "FollowStarted", {"user": alice, "strategyId": "77", "dayIndex": "1"}),
+        ],
+    )
+
+    report = await projections.project_new(
+        session, chain_id=1, first_block=1, last_block=2, finalized_block=0
+    )
+
+    assert (report.applied, report.parked) == (1, 1)
+    assert [status for _, status, _ in await statuses(session)] == ["APPLIED", "PARKED"]
