@@ -62,6 +62,20 @@ def call_request(
     }
 
 
+async def send(protocol: Protocol, request: dict[str, Any]) -> dict[str, Any]:
+    """Send a transaction and return its receipt once its block is mined.
+
+    anvil answers eth_sendTransaction when the transaction enters its pool and mines it a
+    moment later, so a head read right after may not have it yet (and a transaction still
+    pending at evm_revert is mined into the new branch). eth_sendTransactionSync (EIP-7966)
+    answers with the receipt, once the block is the head.
+    """
+    receipt: dict[str, Any] = await anvil(protocol, "eth_sendTransactionSync", request)
+    if receipt.get("status") != "0x1":
+        raise AssertionError(f"transaction {receipt.get('transactionHash')} reverted")
+    return receipt
+
+
 async def reorg(protocol: Protocol, depth: int, transactions: Sequence[tuple[Any, int]]) -> None:
     """Replace the last `depth` blocks; each (request, offset) lands in new block `offset`."""
     await anvil(protocol, "anvil_reorg", depth, [[tx, offset] for tx, offset in transactions])
@@ -85,13 +99,14 @@ def stake(protocol: Protocol, staker: int, amount: int) -> dict[str, Any]:
 
 
 async def activity(protocol: Protocol, blocks: int, *, first_uri: int = 0) -> None:
-    """`blocks` blocks of protocol events: stakes of varied sizes and new strategies."""
+    """`blocks` blocks of protocol events: stakes of varied sizes and new strategies, each
+    mined before this returns."""
     for step in range(blocks):
         if step % 3 == 2:
             request = create_strategy(protocol, first_uri + step)
         else:
             request = stake(protocol, STAKERS[step % len(STAKERS)], 1_000 * (step + 1))
-        await anvil(protocol, "eth_sendTransaction", request)
+        await send(protocol, request)
 
 
 # -- the database -----------------------------------------------------------------------------

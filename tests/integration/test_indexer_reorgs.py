@@ -26,6 +26,7 @@ from tests.indexing import (
     fund_stakers,
     reorg,
     seed_owners,
+    send,
     stake,
 )
 
@@ -136,17 +137,17 @@ async def test_a_shorter_new_branch_is_a_reorg_not_a_lagging_node(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     await activity(chain, 6)
-    snapshot = await anvil(chain, "evm_snapshot")
+    snapshot_head, snapshot = await head_of(chain), await anvil(chain, "evm_snapshot")
     await activity(chain, 6, first_uri=10)
     follower = follower_of(chain, http, session_factory)
     indexed_head = await head_of(chain)
     await follower.index_until(indexed_head)
 
     await anvil(chain, "evm_revert", snapshot)
-    await anvil(chain, "eth_sendTransaction", stake(chain, STAKER, 3))
-    await anvil(chain, "eth_sendTransaction", create_strategy(chain, 31))
+    await send(chain, stake(chain, STAKER, 3))
+    await send(chain, create_strategy(chain, 31))
     shorter_head = await head_of(chain)
-    assert shorter_head < indexed_head
+    assert snapshot_head + 2 == shorter_head < indexed_head
     await follower.index_until(shorter_head)
 
     async with session_factory() as session:
