@@ -60,6 +60,13 @@ settlement claims). A failure is logged and counted, and the rest of the batch g
 are checked before any SQL runs, and a statement that still fails is retried on halves of the
 batch inside SAVEPOINTs until the one event that causes it is marked FAILED.
 
+Each event is written once where possible: the indexer's writer (service.write_batch,
+:func:`project_after_write`) stores a batch's events with the status they most likely end
+with (RAW_ONLY, APPLIED, or PARKED for a stake or follow of a wallet that is not verified)
+and :func:`project_new`, in the same transaction, reads those fresh rows as PENDING, decides
+as it would for PENDING rows, and updates only the ones the guess got wrong (an update of
+chain_events cannot be HOT: the unprojected index covers projection_status).
+
 Because a key's state is derived from its remaining events, replaying parked events and
 unwinding a reorg are the same derivation: :func:`unwind_from` deletes the orphaned events and
 re-derives the keys they touched. Settlements and day commits are rows the settlement owns,
