@@ -6,7 +6,9 @@ events (stakes and withdrawals, follows, registry events, day commits, settlemen
 events, a few from unknown wallets) through what the follower does per batch, in one
 transaction each: ``service.write_batch`` (the raw rows), ``projections.project_new`` and
 ``projections.confirm_until``. Prints events per second for the raw write alone, the
-projections alone and both, and the slowest batch (histories grow as batches go).
+projections alone and both, and the slowest batch (histories grow as batches go), and the
+CPU each phase took in this process and in its PostgreSQL backend (read from /proc when the
+server runs on this machine): on a shared machine the CPU is the steadier figure.
 
     .venv/bin/python -m bench.indexer_projections [--batches B --events-per-batch N]
 
@@ -23,6 +25,7 @@ import random
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +165,37 @@ class Events:
         return events
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a local process, None when /proc does not show it."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+@dataclass
+class _Cpu:
+    """CPU seconds of one phase: this process and the PostgreSQL backend (None: unknown)."""
+
+    python: float = 0.0
+    backend: float | None = 0.0
+
+    def add(self, python: float, backend_before: float | None, backend_after: float | None) -> None:
+        self.python += python
+        if self.backend is not None and backend_before is not None and backend_after is not None:
+            self.backend += backend_after - backend_before
+        else:
+            self.backend = None
+
+    def __str__(self) -> str:
+        backend = "n/a" if self.backend is None else f"{self.backend:.2f} s"
+        return f"CPU Python {self.python:.2f} s, PostgreSQL {backend}"
+
+
 async def _run(database_url: str, batches: int, per_batch: int) -> None:
     settings = load_settings(database_url=database_url)
     engine = create_engine(settings)
@@ -174,6 +208,7 @@ async def _run(database_url: str, batches: int, per_batch: int) -> None:
             await connection.execute(text("ANALYZE"))
         source = Events(seed=7)
         write_seconds = project_seconds = slowest = 0.0
+        write_cpu, project_cpu = _Cpu(), _Cpu()
         outcomes: Counter[str] = Counter()
         for number in range(batches):
             first_block = 1 + number * (per_batch // 10 + 1)
@@ -184,6 +219,8 @@ async def _run(database_url: str, batches: int, per_batch: int) -> None:
                 for n in range(first_block, last + 1)
             }
             async with UnitOfWork(session_factory) as uow:
+                backend = int(await uow.session.scalar(text("SELECT pg_backend_pid()")) or 0)
+                cpu_0, backend_0 = time.process_time(), _process_cpu(backend)
                 started = time.perf_counter()
                 await service.write_batch(
                     uow.session,
@@ -194,6 +231,7 @@ async def _run(database_url: str, batches: int, per_batch: int) -> None:
                     finalized=max(0, last - 500),
                 )
                 written = time.perf_counter()
+                cpu_1, backend_1 = time.process_time(), _process_cpu(backend)
                 report = await projections.project_new(
                     uow.session,
                     chain_id=CHAIN_ID,
@@ -205,7 +243,10 @@ async def _run(database_url: str, batches: int, per_batch: int) -> None:
                     uow.session, chain_id=CHAIN_ID, finalized_block=max(0, last - 500)
                 )
                 projected = time.perf_counter()
+                cpu_2, backend_2 = time.process_time(), _process_cpu(backend)
                 await uow.commit()
+            write_cpu.add(cpu_1 - cpu_0, backend_0, backend_1)
+            project_cpu.add(cpu_2 - cpu_1, backend_1, backend_2)
             write_seconds += written - started
             project_seconds += projected - written
             slowest = max(slowest, projected - started)
@@ -217,9 +258,13 @@ async def _run(database_url: str, batches: int, per_batch: int) -> None:
             )
         total = batches * per_batch
         print(f"{total:,} events in {batches} batches of {per_batch:,}")
-        print(f"  raw write:    {write_seconds:7.2f} s  {total / write_seconds:>9,.0f} events/s")
+        print(
+            f"  raw write:    {write_seconds:7.2f} s  {total / write_seconds:>9,.0f} events/s"
+            f"  ({write_cpu})"
+        )
         print(
             f"  projections:  {project_seconds:7.2f} s  {total / project_seconds:>9,.0f} events/s"
+            f"  ({project_cpu})"
         )
         both = write_seconds + project_seconds
         print(f"  both:         {both:7.2f} s  {total / both:>9,.0f} events/s")
