@@ -7,6 +7,7 @@ import functools
 import hmac
 
 from aiohttp import web
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.errors import InvalidToken
@@ -14,7 +15,7 @@ from accounts.sessions import AccessTokenState
 from accounts.tokens import AccessClaims, decode_access_token
 from api.problems import Problem, unauthenticated
 from api.ratelimit import PresentedToken
-from api.registry import Access, Principal
+from api.registry import Access, Principal, SignedInUser
 from db.models import User
 from gr8d.config import Settings
 
@@ -100,11 +101,18 @@ async def signed_in_user(
     refusal = token_state.refusal(claims.issued_at)
     if refusal is not None:
         raise unauthenticated(refusal)
-    user = await session.get(User, claims.user_id)
-    if user is None or not user.is_active:
+    # A Core query of three columns on the session's connection: the ORM's session.get costs
+    # about twice as much, on every request.
+    connection = await session.connection()
+    found = (
+        await connection.execute(
+            select(User.is_active, User.is_superuser).where(User.id == claims.user_id)
+        )
+    ).one_or_none()
+    if found is None or not found.is_active:
         raise unauthenticated("the account is not active")
     return Principal(
-        user=user,
+        user=SignedInUser(id=claims.user_id, is_superuser=found.is_superuser),
         access_token=presented.token,
         token_id=claims.token_id,
         token_seconds_left=claims.seconds_left(),

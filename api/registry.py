@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -42,10 +43,19 @@ class Access(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class SignedInUser:
+    """A signed-in caller as authentication reads it: what every handler needs of the caller
+    (`Call.load_user()` gives the whole row)."""
+
+    id: uuid.UUID
+    is_superuser: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling: a signed-in user (with the token used), the service, or nobody."""
 
-    user: User | None = None
+    user: SignedInUser | None = None
     access_token: str | None = None
     token_id: str | None = None
     token_seconds_left: int = 0
@@ -67,10 +77,15 @@ class Call:
     response_hooks: list[Callable[[web.StreamResponse], None]] = field(default_factory=list)
 
     @property
-    def user(self) -> User:
+    def user(self) -> SignedInUser:
         if self.principal.user is None:
             raise RuntimeError("this route is not signed-in only; it has no user")
         return self.principal.user
+
+    async def load_user(self) -> User:
+        """The caller's row, an object of this request's session (to show in full or change);
+        one more query, which most handlers, needing only `user.id`, do without."""
+        return await self.session.get_one(User, self.user.id)
 
     def on_response(self, hook: Callable[[web.StreamResponse], None]) -> None:
         """Adjust the response once it is built (cookies, extra headers)."""

@@ -16,7 +16,7 @@ routes = Routes("users")
 @routes.get("/users/me")
 async def read_me(call: Call) -> UserOut:
     """The signed-in user."""
-    return UserOut.from_row(call.user)
+    return UserOut.from_row(await call.load_user())
 
 
 @routes.patch("/users/me")
@@ -32,7 +32,7 @@ async def update_me(call: Call, body: ProfileIn) -> UserOut:
     user = await service.update_profile(
         call.session,
         redis=call.redis,
-        user=call.user,
+        user=await call.load_user(),
         full_name=body.full_name if "full_name" in body.model_fields_set else service.KEEP,
         password=password,
         keep_token_id=call.principal.token_id,
@@ -44,7 +44,7 @@ async def update_me(call: Call, body: ProfileIn) -> UserOut:
 async def deactivate_me(call: Call) -> None:
     """Deactivate the account: no more logins, and every live token stops working. Its
     records (credits, strategies, history) are kept."""
-    await service.deactivate(call.session, redis=call.redis, user=call.user)
+    await service.deactivate(call.session, redis=call.redis, user=await call.load_user())
     call.on_response(clear_refresh_cookie(call))
 
 
