@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import pstats
+import resource
 import socket
 import statistics
 import subprocess
@@ -294,6 +295,9 @@ def _wait_until_ready(server: subprocess.Popen[bytes], url: str, output: IO[str]
     raise RuntimeError(f"{url} did not answer within 60 s")
 
 
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
 def _stat(pid: int) -> list[str]:
     """The fields of /proc/PID/stat after the command name (Linux; [] when it is gone)."""
     try:
@@ -316,14 +320,54 @@ def cpu_seconds(pid: int) -> float:
     for one in (pid, *children_of(pid)):
         if fields := _stat(one):
             total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return total / TICKS_PER_SECOND
 
 
-def run_measured(load: Load, server: int) -> tuple[Figures, float]:
-    """The figures and the server's CPU seconds per second while the driver ran."""
-    cpu_before, began = cpu_seconds(server), time.perf_counter()
+def database_cpu_seconds(database: str) -> dict[int, float]:
+    """CPU time so far of each PostgreSQL backend connected to `database` (on this machine)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ours = command.startswith(b"postgres:") and f" {database} ".encode() in command
+        if ours and (fields := _stat(int(entry.name))):
+            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
+    return found
+
+
+def driver_cpu_seconds() -> float:
+    """CPU time of this process's finished children (the drivers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass(frozen=True)
+class Busy:
+    """CPU seconds per second of each party while the driver ran."""
+
+    server: float
+    database: float
+    driver: float
+
+
+def run_measured(load: Load, server: int, database: str | None) -> tuple[Figures, Busy]:
+    """The figures and how busy the server, the database's backends and the driver were."""
+    backends = database_cpu_seconds(database) if database else {}
+    server_before, driver_before = cpu_seconds(server), driver_cpu_seconds()
+    began = time.perf_counter()
     figures = run_driver(load)
-    busy = (cpu_seconds(server) - cpu_before) / (time.perf_counter() - began)
+    elapsed = time.perf_counter() - began
+    backends_after = database_cpu_seconds(database) if database else {}
+    database_cpu = sum(used - backends.get(pid, 0.0) for pid, used in backends_after.items())
+    busy = Busy(
+        server=(cpu_seconds(server) - server_before) / elapsed,
+        database=database_cpu / elapsed,
+        driver=(driver_cpu_seconds() - driver_before) / elapsed,
+    )
     return figures, busy
 
 
@@ -350,19 +394,33 @@ def api_environment(database_url: str, redis_url: str, log_level: str) -> dict[s
     }
 
 
-def report(figures: Figures, bare: Figures | None, label: str, busy: float) -> None:
-    ratio = "" if bare is None else f"  {figures.rate / bare.rate:5.2f} of bare"
-    ratio += f"  server CPU {100 * busy:3.0f}% {1e6 * busy / figures.rate:5.0f} µs/req"
+def report(figures: Figures, bare: Figures | None, label: str, busy: Busy) -> None:
+    """One line: rate, latency, the share of the bare rate, then CPU per request of the
+    server (and how busy it was), of PostgreSQL's backends and of the driving client."""
+
+    def per_request(seconds_per_second: float) -> str:
+        return f"{1e6 * seconds_per_second / figures.rate:5.0f}"
+
+    ratio = "     " if bare is None else f"{figures.rate / bare.rate:5.2f}"
     wrong = {status: n for status, n in figures.statuses.items() if not status.startswith("2")}
     print(
-        f"{label:<46} {figures.rate:8,.0f} req/s  p50 {figures.p50_ms:6.1f} ms  "
-        f"p99 {figures.p99_ms:6.1f} ms{ratio}" + (f"  NON-2XX {wrong}" if wrong else ""),
+        f"{label:<46} {figures.rate:6,.0f} {figures.p50_ms:6.1f} {figures.p99_ms:6.1f}  "
+        f"{ratio}  {per_request(busy.server)} ({100 * busy.server:3.0f}%) "
+        f"{per_request(busy.database)} {per_request(busy.driver)}"
+        + (f"  NON-2XX {wrong}" if wrong else ""),
         flush=True,
     )
 
 
+REPORT_HEADER = (
+    f"{'':<46} {'req/s':>6} {'p50 ms':>6} {'p99 ms':>6}  {'/bare':>5}  "
+    "CPU µs/req: server (busy) database driver"
+)
+
+
 def measure(
     arguments: argparse.Namespace,
+    database: str,
     database_url: str,
     redis_url: str,
     users: list[str],
@@ -396,10 +454,11 @@ def measure(
     for round_number in range(1, arguments.rounds + 1):
         print(
             f"\nround {round_number} ({arguments.connections} connections, "
-            f"{arguments.seconds:g} s each after {WARM_UP_SECONDS:g} s of warm-up)"
+            f"{arguments.seconds:g} s each after {WARM_UP_SECONDS:g} s of warm-up)\n"
+            + REPORT_HEADER
         )
         with process(bare_command, dict(os.environ), f"http://127.0.0.1:{bare_port}/bare") as pid:
-            bare, busy = run_measured(load("bare", bare_port), pid)
+            bare, busy = run_measured(load("bare", bare_port), pid, None)
         report(bare, None, "bare aiohttp handler", busy)
         for log_level, workers in variants:
             env = api_environment(database_url, redis_url, log_level)
@@ -413,7 +472,7 @@ def measure(
                     if workers > 1:
                         _wait_for_workers(pid, workers, api_port)
                     for scenario in arguments.scenarios:
-                        figures, busy = run_measured(load(scenario, api_port), pid)
+                        figures, busy = run_measured(load(scenario, api_port), pid, database)
                         label = f"{SCENARIOS[scenario]} [{log_level}" + (
                             f", {workers} workers]" if workers > 1 else "]"
                         )
@@ -498,7 +557,7 @@ def conduct(arguments: argparse.Namespace) -> None:
         database_url = asyncio.run(admin.create_database(urls.database_url, name))
         try:
             users, templates = asyncio.run(prepare(database_url, arguments))
-            measure(arguments, database_url, urls.redis_url, users, templates)
+            measure(arguments, name, database_url, urls.redis_url, users, templates)
         finally:
             asyncio.run(admin.drop_database(urls.database_url, name))
     print(
