@@ -6,16 +6,18 @@ repeated reference); these functions only decide what to post.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.errors import ChargeReferenceReused
 from db import ledger
 from db.enums import TransactionType
 from db.models import CreditTransaction
+from db.statements import BoundSelect
 
 # uuid5 namespace turning a payment provider's reference ("pi_3Nx...") into a ledger reference.
 CHARGE_REFERENCE_NAMESPACE = uuid.UUID("5b0f4b1e-8d0c-4f7a-9a54-2f1c0c3e6a11")
@@ -33,14 +35,23 @@ HISTORY_COLUMNS = (
 )
 
 
-def transactions_of(
-    *, user_id: uuid.UUID, type: TransactionType | None = None
-) -> Select[*tuple[Any, ...]]:
+def transactions_of(*, user_id: uuid.UUID, type: TransactionType | None = None) -> BoundSelect:
     """Rows of HISTORY_COLUMNS of a user's postings, newest first: `seq` is the exact posting
     order of one account."""
-    statement = select(*HISTORY_COLUMNS).where(CreditTransaction.user_id == user_id)
+    params: dict[str, Any] = {"user_id": user_id}
     if type is not None:
-        statement = statement.where(CreditTransaction.type == type.value)
+        params["type"] = type.value
+    return BoundSelect(_history(by_type=type is not None), params)
+
+
+@functools.cache
+def _history(*, by_type: bool) -> Select[*tuple[Any, ...]]:
+    """The history statement of one shape, built once (db/statements.py)."""
+    statement = select(*HISTORY_COLUMNS).where(
+        CreditTransaction.user_id == bindparam("user_id", type_=CreditTransaction.user_id.type)
+    )
+    if by_type:
+        statement = statement.where(CreditTransaction.type == bindparam("type"))
     return statement.order_by(CreditTransaction.seq.desc())
 
 

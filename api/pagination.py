@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.statements import BoundSelect
 
 Item = TypeVar("Item")
 
@@ -40,7 +44,7 @@ class Page(BaseModel, Generic[Item]):
 
 async def paginate(
     session: AsyncSession,
-    statement: Select[*tuple[Any, ...]],
+    statement: Select[*tuple[Any, ...]] | BoundSelect,
     query: PageQuery,
     convert: Callable[[Any], Item],
 ) -> Page[Item]:
@@ -52,18 +56,49 @@ async def paginate(
     page queried apart, takes 5.8 ms.) Only a page past the end, with no row to carry the
     total, costs a second query. `convert` gets what `statement` selects: the entity when it
     selects one, else the row (the total rides on it, named TOTAL_COLUMN)."""
-    counting = select(func.count()).select_from(statement.order_by(None).subquery())
-    counted = statement.add_columns(counting.scalar_subquery().label(TOTAL_COLUMN))
-    rows = (
-        await session.execute(counted.offset((query.page - 1) * query.size).limit(query.size))
-    ).all()
+    base, params = (
+        (statement.statement, dict(statement.params))
+        if isinstance(statement, BoundSelect)
+        else (statement, {})
+    )
+    paging = _paging(base)
+    window = {_OFFSET: (query.page - 1) * query.size, _SIZE: query.size}
+    rows = (await session.execute(paging.page, params | window)).all()
     if rows:
         total = int(rows[0][-1])
     elif query.page == 1:
         total = 0
     else:
-        total = await session.scalar(counting) or 0
+        total = await session.scalar(paging.count, params) or 0
     # (Each row is what the statement selects and the total.)
     items = [convert(row[0] if len(row) == 2 else row) for row in rows]
     page: Page[Any] = Page.of(items, total=total, query=query)
     return page
+
+
+_OFFSET = "paginate_offset"
+_SIZE = "paginate_size"
+
+
+@dataclass(frozen=True, slots=True)
+class _Paging:
+    page: Select[*tuple[Any, ...]]  # the total on each row, the window as bind parameters
+    count: Select[int]
+
+
+# Derived once per statement object: a statement built once (db/statements.py) keeps its
+# derived ones, and so their cache keys; one built per request takes them along when it goes.
+_PAGINGS: weakref.WeakKeyDictionary[Select[*tuple[Any, ...]], _Paging] = weakref.WeakKeyDictionary()
+
+
+def _paging(statement: Select[*tuple[Any, ...]]) -> _Paging:
+    found = _PAGINGS.get(statement)
+    if found is None:
+        count = select(func.count()).select_from(statement.order_by(None).subquery())
+        page = (
+            statement.add_columns(count.scalar_subquery().label(TOTAL_COLUMN))
+            .offset(bindparam(_OFFSET))
+            .limit(bindparam(_SIZE))
+        )
+        found = _PAGINGS[statement] = _Paging(page=page, count=count)
+    return found

@@ -20,15 +20,17 @@ Functions take the caller's session and never commit.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, bindparam, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.enums import RegistrationStatus, StrategyStatus
 from db.models import Follow, Strategy, StrategyRegistration, Wallet
+from db.statements import BoundSelect
 from indexer import projections
 from strategies.definitions import deploy_violations, save_violations
 from strategies.errors import (
@@ -120,18 +122,6 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(
-    statement: Select[*tuple[Any, ...]], filters: StrategyFilter
-) -> Select[*tuple[Any, ...]]:
-    if filters.status is not None:
-        statement = statement.where(Strategy.status == filters.status)
-    if filters.search:
-        statement = statement.where(
-            Strategy.name.ilike(f"%{_escape_like(filters.search)}%", escape="\\")
-        )
-    return statement.order_by(Strategy.created_at.desc(), Strategy.id.desc())
-
-
 # What a list shows of each strategy: all but its definition (a JSON document each row would
 # decode for nothing).
 SUMMARY_COLUMNS = (
@@ -146,24 +136,50 @@ SUMMARY_COLUMNS = (
 )
 
 
-def owned_strategies(owner_id: uuid.UUID, filters: StrategyFilter) -> Select[*tuple[Any, ...]]:
+@functools.cache
+def _strategy_list(*, public: bool, by_status: bool, by_name: bool) -> Select[*tuple[Any, ...]]:
+    """The list statement of one shape, built once (db/statements.py); its values are the bind
+    parameters `viewer_id`, `status` and `name_pattern`."""
+    viewer = bindparam("viewer_id", type_=Strategy.user_id.type)
+    if public:
+        statement = select(*SUMMARY_COLUMNS).where(
+            Strategy.user_id != viewer,
+            Strategy.is_public.is_(True),
+            Strategy.status != StrategyStatus.ARCHIVED,
+        )
+    else:
+        statement = select(*SUMMARY_COLUMNS).where(Strategy.user_id == viewer)
+        if not by_status:
+            statement = statement.where(Strategy.status != StrategyStatus.ARCHIVED)
+    if by_status:
+        statement = statement.where(Strategy.status == bindparam("status"))
+    if by_name:
+        statement = statement.where(Strategy.name.ilike(bindparam("name_pattern"), escape="\\"))
+    return statement.order_by(Strategy.created_at.desc(), Strategy.id.desc())
+
+
+def _strategies(viewer_id: uuid.UUID, filters: StrategyFilter, *, public: bool) -> BoundSelect:
+    params: dict[str, Any] = {"viewer_id": viewer_id}
+    if filters.status is not None:
+        params["status"] = filters.status.value
+    if filters.search:
+        params["name_pattern"] = f"%{_escape_like(filters.search)}%"
+    statement = _strategy_list(
+        public=public, by_status="status" in params, by_name="name_pattern" in params
+    )
+    return BoundSelect(statement, params)
+
+
+def owned_strategies(owner_id: uuid.UUID, filters: StrategyFilter) -> BoundSelect:
     """Rows of SUMMARY_COLUMNS of the owner's strategies, newest first; archived ones only
     when asked for by status."""
-    statement = select(*SUMMARY_COLUMNS).where(Strategy.user_id == owner_id)
-    if filters.status is None:
-        statement = statement.where(Strategy.status != StrategyStatus.ARCHIVED)
-    return _filtered(statement, filters)
+    return _strategies(owner_id, filters, public=False)
 
 
-def public_strategies(viewer_id: uuid.UUID, filters: StrategyFilter) -> Select[*tuple[Any, ...]]:
+def public_strategies(viewer_id: uuid.UUID, filters: StrategyFilter) -> BoundSelect:
     """Rows of SUMMARY_COLUMNS of other users' public strategies that are not archived, newest
     first."""
-    statement = select(*SUMMARY_COLUMNS).where(
-        Strategy.user_id != viewer_id,
-        Strategy.is_public.is_(True),
-        Strategy.status != StrategyStatus.ARCHIVED,
-    )
-    return _filtered(statement, filters)
+    return _strategies(viewer_id, filters, public=True)
 
 
 async def follower_count(
