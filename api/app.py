@@ -71,8 +71,8 @@ def all_endpoints(groups: Sequence[Routes] | None = None) -> list[Endpoint]:
 
 def _resources(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def open_and_close(app: web.Application) -> AsyncIterator[None]:
-        # No ping per checkout: see db/engine.py for what replaces it.
-        engine = create_engine(settings, pre_ping=False)
+        # No ping per checkout, no overflow connections: see db/engine.py.
+        engine = create_engine(settings, pre_ping=False, overflow=False)
         redis = create_redis(settings)
         app[context.ENGINE] = engine
         app[context.SESSION_FACTORY] = create_session_factory(engine)

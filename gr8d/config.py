@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=1, le=65535)
     # Processes of `gr8d api` on the one port (SO_REUSEPORT), each with its own database pool
-    # of DATABASE_POOL_SIZE (+ as many overflow) connections; `gr8d run` serves with one.
+    # (the API's keeps up to 2 x DATABASE_POOL_SIZE connections); `gr8d run` serves with one.
     api_workers: int = Field(default=1, ge=1, le=64)
     # Sign-In with Ethereum (wallet linking): the site a signed message must name. The chain id
     # comes from DEPLOYMENTS_FILE (Monad testnet's 10143 without one).
