@@ -449,8 +449,9 @@ def measure(
 
     bare_command = [python, "-m", "bench.api_load", "--serve-bare", str(bare_port)]
     api_command = [python, "-m", "gr8d", "api", "--host", "127.0.0.1", "--port", str(api_port)]
+    # Several workers at the last log level asked for (WARNING by default).
     variants = [(level, 1) for level in arguments.log_levels] + [
-        ("WARNING", workers) for workers in arguments.workers if workers > 1
+        (arguments.log_levels[-1], workers) for workers in arguments.workers if workers > 1
     ]
     for round_number in range(1, arguments.rounds + 1):
         print(
@@ -583,7 +584,7 @@ def main() -> None:
         type=int,
         nargs="+",
         default=[1, 2],
-        help="also measure gr8d api --workers N for each N > 1 (at WARNING)",
+        help="also measure gr8d api --workers N for each N > 1 (at the last log level)",
     )
     parser.add_argument(
         "--profile", action="store_true", help="run the API under cProfile and print where it spent"
