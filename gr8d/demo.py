@@ -144,6 +144,9 @@ async def _configure(
             "relayer_private_key": anvil.private_keys[1],
             # The simulated people call from their own addresses through a local proxy.
             "trusted_proxies": ["127.0.0.1/32", "::1/128"],
+            # The simulated trading engine reports days of executions in one burst from one
+            # address; the per-IP default (100 a minute) is for clients, not for that replay.
+            "api_rate_limit_per_minute": max(settings.api_rate_limit_per_minute, 10_000),
             "api_port": settings.api_port if _port_free(settings.api_port) else _free_port(),
         }
     )
