@@ -2,8 +2,9 @@
 
 Building a SQLAlchemy statement and its cache key costs more CPU than PostgreSQL spends running
 a small query (a user's page of strategies: ~120 us to build, ~90 us for PostgreSQL to run and
-send back), and a statement object keeps its cache key once computed. Hot list queries are therefore built once
-per shape (functools.cache) with bindparam() where the values go, and bound per use.
+send back), and a statement object keeps its cache key once computed. Hot list queries are
+therefore built once per shape (functools.cache) with bindparam() where the values go, and bound
+per use.
 """
 
 from __future__ import annotations
