@@ -7,6 +7,12 @@ measured just before each run. Then where the time goes: each statement of the r
 connection, the Python work between them, and the Merkle roots read and hashed on their own
 (the run does that beside its writes, on a second connection).
 
+The bare GROUP BY only reads. The run must also write what settlement.md asks for into the
+tables of schema.md (a settlement row with 3 foreign keys and 8 indexes per pair, two ledger
+rows per collected fee, the balances): so the bench also measures the write floor, the same
+rows the run wrote inserted again by bare `INSERT ... SELECT` statements from copies (in a
+transaction that is rolled back), and prints the run against the read and write floors together.
+
     ./dev bench settlement_daily [--users N --executions-per-pair K --runs R]
 
 Each run after the first settles the same day again after its results were deleted. Uses
@@ -199,6 +205,50 @@ async def roots_alone_seconds(engine: AsyncEngine) -> tuple[float, int]:
         return time.perf_counter() - began, sum(root.leaf_count for root in roots)
 
 
+# The day's written rows, copied aside; then the same rows written again by bare statements,
+# each timed, in a transaction rolled back at the end. Deleting them first (in the same
+# transaction) keeps the unique indexes as the run found them.
+WRITE_FLOOR_COPY = """
+CREATE TEMP TABLE floor_settlements AS SELECT * FROM settlements;
+CREATE TEMP TABLE floor_postings AS
+    SELECT * FROM credit_transactions WHERE type IN ('SETTLEMENT_FEE', 'AUTHOR_FEE');
+CREATE TEMP TABLE floor_balances AS
+    SELECT c.user_id, c.balance FROM credits AS c
+    WHERE c.user_id IN (SELECT user_id FROM floor_postings);
+DELETE FROM credit_transactions WHERE type IN ('SETTLEMENT_FEE', 'AUTHOR_FEE');
+DELETE FROM settlements
+"""
+WRITE_FLOOR_PARTS = (
+    ("settlements", "INSERT INTO settlements SELECT * FROM floor_settlements"),
+    (
+        "ledger rows",
+        "INSERT INTO credit_transactions OVERRIDING SYSTEM VALUE SELECT * FROM floor_postings",
+    ),
+    (
+        "balances",
+        "UPDATE credits AS c SET balance = f.balance FROM floor_balances AS f "
+        "WHERE c.user_id = f.user_id",
+    ),
+)
+
+
+async def write_floor_seconds(engine: AsyncEngine) -> dict[str, float]:
+    """The bare writes of the rows the last run wrote (see WRITE_FLOOR_COPY)."""
+    seconds: dict[str, float] = {}
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        try:
+            for statement in filter(str.strip, WRITE_FLOOR_COPY.split(";")):
+                await connection.execute(text(statement))
+            for label, statement in WRITE_FLOOR_PARTS:
+                began = time.perf_counter()
+                await connection.execute(text(statement))
+                seconds[label] = time.perf_counter() - began
+        finally:
+            await transaction.rollback()
+    return seconds
+
+
 async def run_once(engine: AsyncEngine, number: int, executions: int) -> float:
     floor = await floor_seconds(engine)
     clock = StatementClock()
@@ -227,6 +277,13 @@ async def run_once(engine: AsyncEngine, number: int, executions: int) -> float:
     print(
         f"    {between:6.2f}  Python between them: unsettled rows (read through the driver), "
         "step 7's walk, waiting on the roots"
+    )
+    writes = await write_floor_seconds(engine)
+    both = floor + sum(writes.values())
+    print(
+        "  the write floor, the same rows written by bare INSERT/UPDATE ... SELECT: "
+        + ", ".join(f"{label} {value:.2f} s" for label, value in writes.items())
+        + f"; read floor + write floor {both:.2f} s: the run is {seconds / both:.1f}x that"
     )
     return seconds / floor
 

@@ -7,7 +7,7 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import ledger
@@ -122,6 +122,25 @@ async def test_a_balance_that_does_not_cover_the_fee_leaves_the_settlement_pendi
     assert (row.fee_credits, row.status, row.paid_at) == (200, "PENDING", None)
     assert await postings(session) == []
     assert await ledger.balance_of(session, follower) == 199
+
+
+async def test_a_run_gives_the_callers_transaction_back_its_planner_settings(
+    session: AsyncSession,
+) -> None:
+    author = await add_user(session)
+    await add_follower_trade(session, author=author, executed_at=NOON, credits=1000)
+    settings = ("jit", "enable_memoize", "work_mem")
+    show = text("SELECT current_setting(name) FROM unnest(CAST(:names AS text[])) AS s(name)")
+    await session.execute(text("SET LOCAL work_mem = '5MB'"))
+    before = (await session.scalars(show, {"names": settings})).all()
+
+    report = await service.settle_day(
+        session, day_index=rules.day_index_of_date(DAY), policy=POLICY
+    )
+
+    assert report.settlements_written == 1
+    assert (await session.scalars(show, {"names": settings})).all() == before
+    assert before[2] == "5MB"
 
 
 async def test_a_zero_fee_settlement_is_written_and_paid_without_postings(
