@@ -284,6 +284,19 @@ def _verified_owner(address: str) -> str:
     )
 
 
+def _registered_strategy(onchain_id: str) -> str:
+    """A lateral join giving `r.strategy_id`, the strategy registered on chain as
+    `onchain_id`: one lookup in its unique index per row. (A plain join over a computed id
+    may compare every row with every registration, and a batch's registrations are too new
+    for the statistics: the status is checked after the lookup, never by its index.)"""
+    return (
+        "LEFT JOIN LATERAL (SELECT r.strategy_id FROM (SELECT r.strategy_id, r.status "
+        "FROM strategy_registrations AS r "
+        f"WHERE r.onchain_strategy_id = {onchain_id} OFFSET 0) AS r "
+        "WHERE r.status = 'REGISTERED') AS r ON true"
+    )
+
+
 def _names(events: Iterable[str]) -> str:
     return "(" + ", ".join(f"'{name}'" for name in events) + ")"
 
@@ -762,10 +775,12 @@ _APPLY_DAY_COMMITS = text(
     linked AS (
         SELECT ev.*, r.strategy_id, d.id AS commit_id, lower(d.merkle_root) AS our_root
         FROM events AS ev
-        LEFT JOIN strategy_registrations AS r
-          ON r.onchain_strategy_id = ev.s AND r.status = 'REGISTERED'
-        LEFT JOIN day_commits AS d
-          ON d.strategy_id = r.strategy_id AND d.day_index = ev.day_index
+        {_registered_strategy("ev.s")}
+        LEFT JOIN LATERAL (
+            SELECT d.id, d.merkle_root FROM day_commits AS d
+            WHERE d.strategy_id = r.strategy_id AND d.day_index = ev.day_index
+            OFFSET 0
+        ) AS d ON true
     ),
     committed AS (
         UPDATE day_commits AS d
@@ -835,11 +850,13 @@ _APPLY_SETTLEMENTS_CREATED = text(
                    AS linkable
         FROM events AS ev
         {_verified_owner("ev.wallet")}
-        LEFT JOIN strategy_registrations AS r
-          ON r.onchain_strategy_id = ev.s AND r.status = 'REGISTERED'
-        LEFT JOIN settlements AS st
-          ON st.user_id = wa.user_id AND st.strategy_id = r.strategy_id
-         AND st.day_index = ev.day_index
+        {_registered_strategy("ev.s")}
+        LEFT JOIN LATERAL (
+            SELECT st.id, st.onchain_settlement_id FROM settlements AS st
+            WHERE st.user_id = wa.user_id AND st.strategy_id = r.strategy_id
+              AND st.day_index = ev.day_index
+            OFFSET 0
+        ) AS st ON true
     ),
     ranked AS (
         -- One chain settlement per row: the first that may link it.
