@@ -7,6 +7,7 @@ import asyncio
 import click
 
 from accounts import service
+from accounts.credentials import CredentialCipher, reseal_all
 from accounts.errors import UserNotFound
 from db.engine import create_engine, create_session_factory
 from db.uow import UnitOfWork
@@ -23,6 +24,20 @@ async def promote_now(settings: Settings, email: str) -> bool:
             promoted = await service.promote(uow.session, email=email)
             await uow.commit()
             return promoted
+    finally:
+        await engine.dispose()
+
+
+async def reseal_now(settings: Settings) -> tuple[int, str]:
+    """Re-encrypt every credential sealed with an older key under the first configured key,
+    in one transaction; how many moved, and the key they moved to."""
+    cipher = CredentialCipher.from_setting(settings.credentials_encryption_key)
+    engine = create_engine(settings)
+    try:
+        async with UnitOfWork(create_session_factory(engine)) as uow:
+            moved = await reseal_all(uow.session, cipher=cipher)
+            await uow.commit()
+            return moved, cipher.current_key_id
     finally:
         await engine.dispose()
 
@@ -44,3 +59,12 @@ def promote(ctx: click.Context, email: str) -> None:
         ctx.exit(EXIT_NO_SUCH_USER)
     address = service.normalize_email(email)
     click.echo(f"{address} is now an administrator" if promoted else f"{address} already was one")
+
+
+@admin.command("reseal-credentials")
+@click.pass_context
+def reseal_credentials(ctx: click.Context) -> None:
+    """Key rotation: after listing a new key first in CREDENTIALS_ENCRYPTION_KEY, re-encrypt
+    every stored credential under it; then the old key can be removed from the list."""
+    moved, key_id = asyncio.run(reseal_now(ctx.obj))
+    click.echo(f"{moved} credential(s) re-encrypted under key {key_id!r}")
