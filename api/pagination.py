@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.statements import BoundSelect
+from db.statements import BoundSelect, fetch_rows
 
 Item = TypeVar("Item")
 
@@ -63,7 +63,7 @@ async def paginate(
     )
     paging = _paging(base)
     window = {_OFFSET: (query.page - 1) * query.size, _SIZE: query.size}
-    rows = (await session.execute(paging.page, params | window)).all()
+    rows = await fetch_rows(session, paging.page, params | window)
     if rows:
         total = int(rows[0][-1])
     elif query.page == 1:
