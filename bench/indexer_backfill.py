@@ -1006,6 +1006,7 @@ async def in_process_backfill(
     parts, statements = PartClock(), StatementClock()
     parts.wrap(JsonRpc, "logs", "fetch: eth_getLogs")
     parts.wrap(JsonRpc, "block", "headers: eth_getBlockByNumber N")
+    parts.wrap(JsonRpc, "blocks", "headers: eth_getBlockByNumber batches")
     parts.wrap(JsonRpc, "latest_block", "head: latest + finalized")
     parts.wrap(JsonRpc, "finalized_block", "head: latest + finalized")
     parts.wrap(follower_module, "decode_logs", "decode: decode_logs")

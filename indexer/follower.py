@@ -34,7 +34,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final
 
 import aiohttp
 import structlog
@@ -52,9 +51,6 @@ from indexer.rpc import BlockHeader, JsonRpc, RpcError
 from indexer.service import CursorPosition
 
 log = structlog.get_logger("gr8d.indexer")
-
-# Headers are read a few at a time: enough to hide latency, few enough for a public RPC.
-HEADER_CONCURRENCY: Final = 8
 
 
 class ReorgTooDeep(Exception):
@@ -527,15 +523,7 @@ class ChainFollower:
         return max(0, min(number, head))
 
     async def _headers(self, numbers: Iterable[int]) -> dict[int, BlockHeader]:
-        gate = asyncio.Semaphore(HEADER_CONCURRENCY)
-
-        async def one(number: int) -> BlockHeader:
-            async with gate:
-                return await self.rpc.block(number)
-
-        wanted = sorted(numbers)
-        found = await asyncio.gather(*(one(number) for number in wanted))
-        return dict(zip(wanted, found, strict=True))
+        return await self.rpc.blocks(numbers)
 
 
 def _place(position: CursorPosition | None) -> tuple[int, str] | None:

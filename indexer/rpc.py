@@ -20,7 +20,7 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, NoReturn
@@ -40,6 +40,10 @@ from tenacity import (
 log = structlog.get_logger("gr8d.indexer.rpc")
 
 GET_LOGS: Final = "eth_getLogs"
+BLOCK_BY_NUMBER: Final = "eth_getBlockByNumber"
+# Headers asked in one JSON-RPC batch request (providers cap batches at 50 to 1,000 calls).
+HEADERS_PER_REQUEST: Final = 50
+BATCHES_AT_ONCE: Final = 4
 # JSON-RPC codes that say the request itself is wrong: asking again cannot help.
 INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32600, -32601, -32602
 EXECUTION_REVERTED = 3
@@ -354,6 +358,7 @@ class JsonRpc:
         self._ids = itertools.count(1)
         self._highest_head = -1
         self._highest_finalized: BlockHeader | None = None
+        self._batches_refused = False
 
     @property
     def urls(self) -> tuple[str, ...]:
@@ -395,6 +400,34 @@ class JsonRpc:
             "eth_getBlockByNumber", [hex(number), False], validate=header
         )
         return result
+
+    async def blocks(self, numbers: Iterable[int]) -> dict[int, BlockHeader]:
+        """The headers of ``numbers`` (by number, ascending), many to a request: JSON-RPC
+        batches of at most ``HEADERS_PER_REQUEST`` calls, ``BATCHES_AT_ONCE`` at a time, each
+        header checked as :meth:`block` checks it. A batch attempt keeps the headers it got
+        and asks again only for the others (``null``, malformed, or the whole answer lost),
+        so one bad item does not cost the rest. A node that refuses batches is asked one
+        header at a time from then on."""
+        wanted = sorted(set(numbers))
+        found: dict[int, BlockHeader] = {}
+        chunks = [
+            wanted[at : at + HEADERS_PER_REQUEST]
+            for at in range(0, len(wanted), HEADERS_PER_REQUEST)
+        ]
+        if chunks and not self._batches_refused:
+            try:
+                # The first alone: a node that refuses batches says so once.
+                await self._call_batch(chunks[0], found)
+                await _all_of(self._call_batch(chunk, found) for chunk in chunks[1:])
+            except RpcRejected as refused:
+                if not _refuses_batches(refused):
+                    raise
+                log.warning("rpc node refuses batch requests; asking one header at a time")
+                self._batches_refused = True
+        for number in wanted:
+            if number not in found:
+                found[number] = await self.block(number)
+        return {number: found[number] for number in wanted}
 
     async def latest_block(self) -> BlockHeader:
         """The header of the node's own ``latest`` block (not held monotonic: a shorter new
@@ -492,6 +525,57 @@ class JsonRpc:
                 f"{', '.join(map(endpoint_label, self.urls))}: {last}"
             ) from last
 
+    async def _call_batch(self, numbers: Sequence[int], found: dict[int, BlockHeader]) -> None:
+        """Headers of ``numbers`` into ``found``, retried as :meth:`_call` retries a call."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.policy.attempts),
+            wait=backoff_wait(self.policy),
+            retry=retry_if_exception_type(RpcTransient),
+            before_sleep=_log_retry,
+        )
+        try:
+            await retrying(self._attempt_batch, f"{BLOCK_BY_NUMBER} batch", numbers, found)
+        except RetryError as exhausted:
+            last = exhausted.last_attempt.exception()
+            raise RpcUnavailable(
+                f"{BLOCK_BY_NUMBER} batch: gave up after {self.policy.attempts} attempts on "
+                f"{', '.join(map(endpoint_label, self.urls))}: {last}"
+            ) from last
+
+    async def _attempt_batch(
+        self, label: str, numbers: Sequence[int], found: dict[int, BlockHeader]
+    ) -> None:
+        """``label`` names the call in the retry log."""
+        asked = [number for number in numbers if number not in found]
+        index, wait = self.endpoints.pick(time.monotonic())
+        if wait > 0:
+            await asyncio.sleep(wait)
+        url = self.urls[index]
+        try:
+            answers = await self._post_batch(url, [[hex(number), False] for number in asked])
+            failures = [
+                failure
+                for number, answer in zip(asked, answers, strict=True)
+                if (failure := _keep_header(number, answer, found)) is not None
+            ]
+            if failures:
+                raise RpcTransient(
+                    f"{BLOCK_BY_NUMBER} batch: {len(failures)} of {len(asked)} headers "
+                    f"missing, first: {failures[0]}"
+                )
+        except RpcTransient as failure:
+            failure.add_note(f"endpoint {endpoint_label(url)}")
+            retry_after = failure.retry_after
+            if retry_after is not None:
+                retry_after = min(retry_after, self.policy.max_retry_after)
+            self.endpoints.failed(
+                index,
+                time.monotonic(),
+                retry_after=retry_after,
+                unreachable=failure.unreachable,
+            )
+            raise
+
     async def _attempt(
         self,
         method: str,
@@ -543,6 +627,32 @@ class JsonRpc:
             _refuse_status(method, status, headers, body, blocks)
         return _result_of(method, request_id, body, blocks)
 
+    async def _post_batch(self, url: str, params: Sequence[Sequence[Any]]) -> list[Any]:
+        """One HTTP request of eth_getBlockByNumber calls: each answer in the order asked,
+        a ``result`` or the error it stands for (RpcError)."""
+        ids = [next(self._ids) for _ in params]
+        request = [
+            {"jsonrpc": "2.0", "id": request_id, "method": BLOCK_BY_NUMBER, "params": list(call)}
+            for request_id, call in zip(ids, params, strict=True)
+        ]
+        method = f"{BLOCK_BY_NUMBER} batch"
+        timeout = aiohttp.ClientTimeout(total=self.policy.request_timeout)
+        try:
+            async with self._session.post(url, json=request, timeout=timeout) as response:
+                status, headers = response.status, response.headers
+                body = await response.read()
+        except TimeoutError:
+            raise RpcTimeout(
+                f"{method}: no answer within {self.policy.request_timeout} s"
+            ) from None
+        except aiohttp.ClientConnectorError as error:
+            raise RpcTransient(f"{method}: unreachable: {error}", unreachable=True) from None
+        except aiohttp.ClientError as error:
+            raise RpcTransient(f"{method}: {type(error).__name__}: {error}") from None
+        if status != 200:
+            _refuse_status(method, status, headers, body, 1)
+        return _results_of_batch(method, ids, body)
+
 
 def _refuse_status(
     method: str, status: int, headers: Mapping[str, str], body: bytes, blocks: int
@@ -584,6 +694,73 @@ def _result_of(method: str, request_id: int, body: bytes, blocks: int) -> Any:
     if "result" not in answer:
         raise RpcTransient(f"{method}: the answer has no result")
     return answer["result"]
+
+
+async def _all_of(calls: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run the calls ``BATCHES_AT_ONCE`` at a time; the first failure cancels the others and
+    is raised as it is."""
+    gate = asyncio.Semaphore(BATCHES_AT_ONCE)
+
+    async def gated(call: Coroutine[Any, Any, None]) -> None:
+        async with gate:
+            await call
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for call in calls:
+                group.create_task(gated(call))
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+
+
+def _results_of_batch(method: str, ids: Sequence[int], body: bytes) -> list[Any]:
+    """The answers of a batch request, in the order of ``ids``: each call's ``result``, or
+    the error its ``error`` object stands for; a call left unanswered is a transient error."""
+    try:
+        answer = json.loads(body)
+    except ValueError as error:
+        raise RpcTransient(f"{method}: the answer is not JSON ({error})") from None
+    if isinstance(answer, dict) and answer.get("error") is not None:
+        raise classify_error(method, answer["error"])  # the batch itself was refused
+    if not isinstance(answer, list):
+        raise RpcTransient(f"{method}: the answer is not a JSON-RPC batch")
+    by_id = {item.get("id"): item for item in answer if isinstance(item, dict)}
+    results: list[Any] = []
+    for request_id in ids:
+        item = by_id.get(request_id)
+        if item is None:
+            results.append(RpcTransient(f"{method}: no answer for request {request_id}"))
+        elif item.get("error") is not None:
+            results.append(classify_error(BLOCK_BY_NUMBER, item["error"]))
+        elif "result" not in item:
+            results.append(RpcTransient(f"{method}: the answer has no result"))
+        else:
+            results.append(item["result"])
+    return results
+
+
+def _keep_header(number: int, answer: Any, found: dict[int, BlockHeader]) -> RpcTransient | None:
+    """Put block ``number``'s header from a batch answer into ``found``; what went wrong
+    when it cannot (a refusal of the call itself is raised)."""
+    if isinstance(answer, RpcTransient):
+        return answer
+    if isinstance(answer, RpcError):
+        raise answer
+    if answer is None:
+        return RpcTransient(f"{BLOCK_BY_NUMBER}: no block {number} (null)")
+    try:
+        header = _header(answer)
+    except RpcTransient as malformed:
+        return malformed
+    if header.number != number:
+        return RpcTransient(f"{BLOCK_BY_NUMBER}: asked {number}, got {header.number}")
+    found[number] = header
+    return None
+
+
+def _refuses_batches(refused: RpcRejected) -> bool:
+    """A refusal of the batch as such (not of one of its calls)."""
+    return "batch" in str(refused).lower() or refused.code == INVALID_REQUEST
 
 
 def _log_retry(state: RetryCallState) -> None:

@@ -173,7 +173,7 @@ async def test_every_rpc_fault_at_once_ends_in_the_database_of_a_clean_run(
     faults = Faults(
         http_500=0.10,
         http_429=0.05,
-        hang=0.03,
+        hang=0.05,
         hang_seconds=0.3,
         drop=0.04,
         truncated=0.04,

@@ -1,13 +1,14 @@
 """A JSON-RPC proxy that injects the faults of chain.md ("Faults") in front of a real node.
 
-Each request draws from a seeded RNG, so a run of a sequential client is reproducible:
+Each request draws from a seeded RNG, so a run of a sequential client is reproducible
+(a JSON-RPC batch is one request for the HTTP faults, and one draw per call for the others):
 
 - HTTP 500, HTTP 429 with a Retry-After, a hang (no answer for ``hang_seconds``), a dropped
   connection, a truncated JSON body: one draw per request, over any method;
 - ``null`` for eth_getBlockByNumber of a block number (a node that has not seen it yet);
 - a lagging node: eth_blockNumber answers up to ``max_lag`` blocks behind the real head;
 - eth_getLogs over more than ``max_log_blocks`` blocks refused as public Monad RPCs do;
-- optionally no ``finalized`` tag, as older nodes.
+- optionally no ``finalized`` tag, as older nodes, and no batch requests, as some providers.
 
 In a test::
 
@@ -59,6 +60,7 @@ class Faults:
     max_log_blocks: int | None = None
     range_message: str = "block range too large"
     finalized_tag: bool = True
+    batches: bool = True  # False: batch requests are refused, as some providers do
 
     @classmethod
     def everything(cls) -> Faults:
@@ -150,6 +152,8 @@ class FaultyRpcProxy:
         arrived = time.monotonic()
         body = await request.read()
         payload = _json_or_none(body)
+        if isinstance(payload, list) and payload:
+            return await self._handle_batch(request, arrived, payload)
         method = payload.get("method", "?") if isinstance(payload, dict) else "batch"
         fault = self._draw_http_fault()
         made_up = self._method_fault(payload) if isinstance(payload, dict) else None
@@ -159,6 +163,61 @@ class FaultyRpcProxy:
         if fault == "ok" and lag:
             fault = "lagging_head"
         self.outcomes.append(Outcome(arrived, method, fault))
+        early = await self._http_fault_answer(request, fault)
+        if early is not None:
+            return early
+        if made_up is not None:
+            return web.json_response(made_up[1])
+        status, answer_body = await self._forward(body)
+        if lag:
+            answer_body = _lagging(answer_body, lag)
+        if fault == "truncated":
+            answer_body = answer_body[: max(1, len(answer_body) // 2)]
+        return web.Response(status=status, body=answer_body, content_type="application/json")
+
+    async def _handle_batch(
+        self, request: web.Request, arrived: float, calls: list[Any]
+    ) -> web.StreamResponse:
+        """A JSON-RPC batch: the HTTP faults hit the whole request; the method faults (a
+        ``null`` block, a refused log range) hit each call on its own, and the node answers
+        the others. One outcome per call."""
+        if not self.faults.batches:
+            self.outcomes.append(Outcome(arrived, "batch", "batch_refused"))
+            error = {"code": -32600, "message": "batch requests are not supported"}
+            return web.json_response({"jsonrpc": "2.0", "id": None, "error": error})
+        fault = self._draw_http_fault()
+        made_up = [
+            self._method_fault(call) if isinstance(call, dict) and fault == "ok" else None
+            for call in calls
+        ]
+        for call, own in zip(calls, made_up, strict=True):
+            method = call.get("method", "?") if isinstance(call, dict) else "?"
+            self.outcomes.append(Outcome(arrived, method, own[0] if own else fault))
+        early = await self._http_fault_answer(request, fault)
+        if early is not None:
+            return early
+        forwarded = [call for call, own in zip(calls, made_up, strict=True) if own is None]
+        answers: Any = []
+        if forwarded:
+            status, body = await self._forward(json.dumps(forwarded).encode())
+            answers = _json_or_none(body) if status == 200 else None
+            if not isinstance(answers, list):
+                return web.Response(status=status, body=body, content_type="application/json")
+        # The node answers a batch in any order: each call gets the answer with its id.
+        by_id = {answer.get("id"): answer for answer in answers if isinstance(answer, dict)}
+        answered = iter(
+            by_id.get(call.get("id") if isinstance(call, dict) else None) for call in forwarded
+        )
+        merged = [own[1] if own else next(answered) for own in made_up]
+        answer_body = json.dumps(merged).encode()
+        if fault == "truncated":
+            answer_body = answer_body[: max(1, len(answer_body) // 2)]
+        return web.Response(body=answer_body, content_type="application/json")
+
+    async def _http_fault_answer(
+        self, request: web.Request, fault: str
+    ) -> web.StreamResponse | None:
+        """The answer an HTTP fault gives instead of the node's (None: ask the node)."""
         if fault == "http_500":
             return web.Response(status=500, text="internal server error")
         if fault == "http_429":
@@ -173,14 +232,7 @@ class FaultyRpcProxy:
                 await asyncio.wait_for(self._stopping.wait(), self.faults.hang_seconds)
         if self._stopping.is_set():
             return web.Response(status=503, text="the proxy is stopping")
-        if made_up is not None:
-            return web.json_response(made_up[1])
-        status, answer_body = await self._forward(body)
-        if lag:
-            answer_body = _lagging(answer_body, lag)
-        if fault == "truncated":
-            answer_body = answer_body[: max(1, len(answer_body) // 2)]
-        return web.Response(status=status, body=answer_body, content_type="application/json")
+        return None
 
     def _draw_http_fault(self) -> str:
         draw, edge = self._rng.random(), 0.0

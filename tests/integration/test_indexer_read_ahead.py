@@ -3,7 +3,7 @@ node, and the database ends exactly as a clean index of the chain in one batch."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import aiohttp
@@ -31,8 +31,8 @@ FINALITY_DEPTH = 64
 
 
 class RecordingRpc(JsonRpc):
-    """A JsonRpc that writes each header it is asked for, and the first block of each
-    eth_getLogs range, into a shared timeline."""
+    """A JsonRpc that writes each header it is asked for (alone or in a batch), and the
+    first block of each eth_getLogs range, into a shared timeline."""
 
     def __init__(self, *args: Any, timeline: list[tuple[str, int]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -51,6 +51,11 @@ class RecordingRpc(JsonRpc):
     async def block(self, number: int) -> BlockHeader:
         self.timeline.append(("header", number))
         return await super().block(number)
+
+    async def blocks(self, numbers: Iterable[int]) -> dict[int, BlockHeader]:
+        wanted = sorted(set(numbers))
+        self.timeline.extend(("header", number) for number in wanted)
+        return await super().blocks(wanted)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -109,6 +109,40 @@ async def test_logs_and_headers_read_through_every_fault_equal_the_fault_free_an
     assert seen["range_refused"] > 0
 
 
+async def test_headers_read_in_batches_through_every_fault_equal_the_fault_free_answers(
+    chain: Protocol, http: aiohttp.ClientSession
+) -> None:
+    head, _, expected = await _reference(chain, http)
+    start = chain.deployments.start_block
+
+    async with FaultyRpcProxy(chain.anvil.url, EVERYTHING, seed=5) as proxy:
+        rpc = JsonRpc(http, proxy.url, policy=FAST)
+        headers = await rpc.blocks(range(start, head + 1))
+
+    assert list(headers.values()) == expected
+    assert list(headers) == list(range(start, head + 1))
+    seen = proxy.counts()
+    for fault in ("http_500", "http_429", "drop", "truncated", "null_block"):
+        assert seen[fault] > 0, f"the proxy never injected {fault}: {seen}"
+
+
+async def test_a_node_that_refuses_batches_is_asked_one_header_at_a_time(
+    chain: Protocol, http: aiohttp.ClientSession
+) -> None:
+    head, _, expected = await _reference(chain, http)
+    start = chain.deployments.start_block
+
+    async with FaultyRpcProxy(chain.anvil.url, Faults(batches=False)) as proxy:
+        rpc = JsonRpc(http, proxy.url, policy=FAST)
+        first = await rpc.blocks(range(start, head + 1))
+        second = await rpc.blocks([start, head])
+
+    assert list(first.values()) == expected
+    assert second == {start: expected[0], head: expected[-1]}
+    assert proxy.counts()["batch_refused"] == 1
+    assert proxy.counts()["ok"] == len(expected) + 2
+
+
 async def test_only_protocol_events_come_back_when_topics_are_given(
     chain: Protocol, http: aiohttp.ClientSession
 ) -> None:
