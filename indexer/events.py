@@ -594,7 +594,8 @@ def decode_logs(
 
     The cyclic garbage collector is paused meanwhile: a batch makes hundreds of thousands of
     small objects, none in a cycle, and the collections their count sets off would take a
-    third of the time (bench/decode_events). Nothing else runs during the loop (no await)."""
+    third of the time (bench/decode_events). The loop never awaits, and a pause another
+    thread began is left for that thread to end."""
     if table is None:
         table = event_table()
     out: list[DecodedEvent | DecodeFailure] = []

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import aiohttp
 import structlog
@@ -305,7 +306,9 @@ class ChainFollower:
             return None
         # The provider may accept fewer blocks than asked: the batch is then the first chunk.
         chunk = await anext(aiter(self._fetcher.fetch(start, end)))
-        events = [service.RawEvent.of(item) for item in decode_logs(chunk.logs)]
+        # In a thread: decoding a batch takes tens of milliseconds that the event loop
+        # spends meanwhile on the batch being written.
+        events = await asyncio.to_thread(_decoded, chunk.logs)
         # The last block's header too: it names the cursor, also when the range was cut.
         wanted = {chunk.last, *(e.block_number for e in events)}
         headers |= await self._headers(wanted - headers.keys())
@@ -524,6 +527,10 @@ class ChainFollower:
 
     async def _headers(self, numbers: Iterable[int]) -> dict[int, BlockHeader]:
         return await self.rpc.blocks(numbers)
+
+
+def _decoded(logs: list[dict[str, Any]]) -> list[service.RawEvent]:
+    return [service.RawEvent.of(item) for item in decode_logs(logs)]
 
 
 def _place(position: CursorPosition | None) -> tuple[int, str] | None:

@@ -670,25 +670,36 @@ _DERIVE_FOLLOWS = text(
         SELECT DISTINCT w, s
         FROM unnest(CAST(:wallets AS text[]), CAST(:strategy_ids AS bigint[])) AS k(w, s)
     ),
+    seed_owners AS MATERIALIZED (
+        -- Wallets and strategies are looked up once each, then joined by hash: a batch
+        -- names the same few hundred of them thousands of times.
+        SELECT wa.address, wa.user_id FROM wallets AS wa
+        WHERE wa.address = ANY(CAST(:wallets AS text[])) AND wa.is_verified
+    ),
     owner_pairs AS (
-        SELECT DISTINCT wa.user_id AS follower, seed.s
-        FROM seed {_verified_owner("seed.w")}
-        WHERE wa.user_id IS NOT NULL
+        SELECT DISTINCT o.user_id AS follower, seed.s
+        FROM seed JOIN seed_owners AS o ON o.address = seed.w
+    ),
+    owner_wallets AS MATERIALIZED (
+        -- Every verified wallet of those owners (the seed's verified ones among them).
+        SELECT wa.address, wa.user_id FROM wallets AS wa
+        WHERE wa.user_id IN (SELECT follower FROM owner_pairs) AND wa.is_verified
+    ),
+    strategy AS MATERIALIZED (
+        SELECT k.s, r.strategy_id, st.user_id AS author
+        FROM (SELECT DISTINCT s FROM seed) AS k
+        {_registered_strategy("k.s")}
+        LEFT JOIN strategies AS st ON st.id = r.strategy_id
     ),
     pairs AS (
         -- The follows row of (owner, S) depends on every verified wallet of the owner.
         SELECT w, s FROM seed
         UNION
         SELECT wa.address, o.s
-        FROM owner_pairs AS o
-        CROSS JOIN LATERAL (
-            SELECT wa.address FROM wallets AS wa
-            WHERE wa.user_id = o.follower AND wa.is_verified
-            OFFSET 0
-        ) AS wa
+        FROM owner_pairs AS o JOIN owner_wallets AS wa ON wa.user_id = o.follower
     ),
     events AS (
-        SELECT e.*, p.w, p.s, wa.user_id AS follower, r.strategy_id, st.user_id AS author
+        SELECT e.*, p.w, p.s, wa.user_id AS follower, g.strategy_id, g.author
         FROM pairs AS p
         CROSS JOIN LATERAL (
             SELECT e.id, {_STATUS} AS projection_status, e.event_name, e.block_number,
@@ -699,10 +710,8 @@ _DERIVE_FOLLOWS = text(
               AND e.projection_status <> 'FAILED'
             OFFSET 0
         ) AS e
-        {_verified_owner("p.w")}
-        LEFT JOIN strategy_registrations AS r
-          ON r.onchain_strategy_id = p.s AND r.status = 'REGISTERED'
-        LEFT JOIN strategies AS st ON st.id = r.strategy_id
+        LEFT JOIN owner_wallets AS wa ON wa.address = p.w
+        JOIN strategy AS g ON g.s = p.s
     ),
     usable AS (
         SELECT events.*,

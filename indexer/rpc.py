@@ -44,6 +44,8 @@ BLOCK_BY_NUMBER: Final = "eth_getBlockByNumber"
 # Headers asked in one JSON-RPC batch request (providers cap batches at 50 to 1,000 calls).
 HEADERS_PER_REQUEST: Final = 50
 BATCHES_AT_ONCE: Final = 4
+# Answers at least this large are parsed and checked in a worker thread.
+PARSED_APART_BYTES: Final = 256 * 1024
 # JSON-RPC codes that say the request itself is wrong: asking again cannot help.
 INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32600, -32601, -32602
 EXECUTION_REVERTED = 3
@@ -589,8 +591,7 @@ class JsonRpc:
             await asyncio.sleep(wait)
         url = self.urls[index]
         try:
-            result = await self._post(url, method, params, blocks)
-            return validate(result) if validate else result
+            return await self._post(url, method, params, blocks, validate)
         except RpcTransient as failure:
             if rejects and rejects.search(str(failure).lower()):
                 raise RpcRejected(str(failure)) from failure
@@ -606,7 +607,14 @@ class JsonRpc:
             )
             raise
 
-    async def _post(self, url: str, method: str, params: Sequence[Any], blocks: int) -> Any:
+    async def _post(
+        self,
+        url: str,
+        method: str,
+        params: Sequence[Any],
+        blocks: int,
+        validate: Validator | None = None,
+    ) -> Any:
         request_id = next(self._ids)
         request = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": list(params)}
         timeout = aiohttp.ClientTimeout(total=self.policy.request_timeout)
@@ -625,7 +633,16 @@ class JsonRpc:
             raise RpcTransient(f"{method}: {type(error).__name__}: {error}") from None
         if status != 200:
             _refuse_status(method, status, headers, body, blocks)
-        return _result_of(method, request_id, body, blocks)
+
+        def result() -> Any:
+            found = _result_of(method, request_id, body, blocks)
+            return validate(found) if validate else found
+
+        if len(body) >= PARSED_APART_BYTES:
+            # Megabytes of logs take tens of milliseconds to parse and check: in a thread,
+            # the event loop meanwhile serves the batch being written.
+            return await asyncio.to_thread(result)
+        return result()
 
     async def _post_batch(self, url: str, params: Sequence[Sequence[Any]]) -> list[Any]:
         """One HTTP request of eth_getBlockByNumber calls: each answer in the order asked,

@@ -319,6 +319,39 @@ async def test_follow_events_upsert_the_follow_and_move_is_active(
     assert (await statuses(session))[-1] == ("LastSettledDayUpdated", "RAW_ONLY", None)
 
 
+async def test_a_follow_through_two_wallets_is_active_while_either_wallet_follows(
+    chain: Protocol, session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    bob, dave, dave_too, stranger = (chain.account(n) for n in (3, 5, 6, 7))
+    bob_id = await add_person(session, "bob", bob.address)
+    dave_id = await add_person(session, "dave", dave.address, dave_too.address)
+    await add_person(session, "stranger")
+    alpha = await add_registered_strategy(session, bob_id, "alpha")
+    await session.commit()
+    strategy_id = await create_strategy(chain, bob, uri("alpha"))
+    await activate_strategy(chain, bob, strategy_id)
+    follows = chain.contract("FollowRegistry")
+
+    async def act(function: Any, wallet: Any) -> bool:
+        await transact(chain.w3, function, wallet)
+        await index_to_head(chain, session_factory)
+        session.expire_all()
+        row = (await session.scalars(select(Follow))).one()
+        assert (row.follower_id, row.following_id, row.strategy_id) == (dave_id, bob_id, alpha)
+        return row.is_active
+
+    assert await act(follows.functions.follow(strategy_id), dave)
+    assert await act(follows.functions.follow(strategy_id), dave_too)
+    assert await act(follows.functions.pause(strategy_id), dave)
+    assert not await act(follows.functions.stop(strategy_id), dave_too)
+    assert await act(follows.functions.resume(strategy_id), dave)
+    # A wallet of nobody in gr8d parks, and changes nothing.
+    await transact(chain.w3, follows.functions.follow(strategy_id), stranger)
+    await index_to_head(chain, session_factory)
+    assert (await statuses(session))[-1] == ("FollowStarted", "PARKED", None)
+    assert len((await session.scalars(select(Follow))).all()) == 1
+
+
 async def test_an_author_following_their_own_strategy_fails_that_event_only(
     chain: Protocol, session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
