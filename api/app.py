@@ -76,6 +76,7 @@ def _resources(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         redis = create_redis(settings)
         app[context.ENGINE] = engine
         app[context.SESSION_FACTORY] = create_session_factory(engine)
+        app[context.READ_ENGINE] = engine.execution_options(isolation_level="AUTOCOMMIT")
         app[context.READ_SESSION_FACTORY] = create_read_session_factory(engine)
         app[context.REDIS] = redis
         app[context.GATE] = Gate(redis)

@@ -14,6 +14,8 @@ from gr8d.config import Settings
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSION_FACTORY = web.AppKey("session_factory", async_sessionmaker[AsyncSession])
+# Read-only routes: a session bound to a connection of READ_ENGINE (autocommit), see dispatch.py.
+READ_ENGINE = web.AppKey("read_engine", AsyncEngine)
 READ_SESSION_FACTORY = web.AppKey("read_session_factory", async_sessionmaker[AsyncSession])
 REDIS = web.AppKey("redis", Redis)
 GATE = web.AppKey("gate", Gate)

@@ -178,10 +178,16 @@ async def respond(endpoint: Endpoint, call: Call, arguments: dict[str, Any]) -> 
 @contextlib.asynccontextmanager
 async def _request_session(app: web.Application, *, read_only: bool) -> AsyncIterator[AsyncSession]:
     """The request's transaction (committed when the block ends, rolled back when it raises);
-    for a read-only route a session without one, which closing releases."""
+    for a read-only route a session without one, bound to an autocommit connection: its
+    statements of plain columns run straight on that connection (db/statements.py), without
+    the session's own transaction bookkeeping (~50 us a request)."""
     if read_only:
-        async with app[context.READ_SESSION_FACTORY]() as session:
-            yield session
+        async with app[context.READ_ENGINE].connect() as connection:
+            session = app[context.READ_SESSION_FACTORY](bind=connection)
+            try:
+                yield session
+            finally:
+                await session.close()
     else:
         async with app[context.SESSION_FACTORY]() as session, session.begin():
             yield session

@@ -3,6 +3,7 @@ CORS and access logs. Order (outermost first) is the order of `middlewares(setti
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -20,7 +21,8 @@ from gr8d.errors import DomainError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-log = structlog.get_logger("gr8d.api")
+ACCESS_LOGGER = "gr8d.api"
+log = structlog.get_logger(ACCESS_LOGGER)
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -136,6 +138,9 @@ def cors(settings: Settings) -> Middleware:
 
 @web.middleware
 async def access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # structlog runs its processors before the standard library drops a line below its level.
+    if not logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO):
+        return await handler(request)
     started = time.perf_counter()
     response = await handler(request)
     log.info(

@@ -69,7 +69,10 @@ async def fetch_rows(
     the session's connection (Core), and straight on the driver's when that connection has no
     transaction (a read-only session): its rows are then named tuples. One that selects
     entities runs through the session, which builds them."""
-    connection = await session.connection()
+    # A session bound to a connection (the API's read-only sessions) is used without the
+    # session's transaction bookkeeping.
+    bound = session.bind
+    connection = bound if isinstance(bound, AsyncConnection) else await session.connection()
     query = _driver_query(statement, connection.dialect)
     if query is None:
         return (await session.execute(statement, params)).all()
@@ -90,7 +93,7 @@ def _autocommit_driver(connection: AsyncConnection) -> Any:
     """The asyncpg connection under `connection` when it runs each statement on its own (no
     transaction to join), else None."""
     synchronous = connection.sync_connection
-    if synchronous is None or synchronous.dialect.driver != "asyncpg":
+    if synchronous is None or synchronous.invalidated or synchronous.dialect.driver != "asyncpg":
         return None
     if synchronous.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
         return None

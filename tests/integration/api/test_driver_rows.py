@@ -4,7 +4,9 @@ never outside a transaction the session has begun."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -30,8 +32,23 @@ def _my_strategies(owner_id: uuid.UUID) -> tuple[Select[*tuple[Any, ...]], dict[
     return _paging(listed.statement).page, {**listed.params, **window}
 
 
+@contextlib.asynccontextmanager
+async def _read_session(engine: AsyncEngine, *, bound: bool) -> AsyncIterator[AsyncSession]:
+    """A read-only session as the API opens it (bound to an autocommit connection) or as
+    create_read_session_factory gives it (on the autocommit engine)."""
+    sessions = create_read_session_factory(engine)
+    if not bound:
+        async with sessions() as session:
+            yield session
+        return
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with autocommit.connect() as connection, sessions(bind=connection) as session:
+        yield session
+
+
+@pytest.mark.parametrize("bound", [True, False], ids=["bound to a connection", "on the engine"])
 async def test_a_read_only_session_gets_the_rows_sqlalchemy_would_give(
-    engine: AsyncEngine, session_factory: Sessions, sign_in: SignIn
+    engine: AsyncEngine, session_factory: Sessions, sign_in: SignIn, bound: bool
 ) -> None:
     me = await sign_in()
     async with session_factory() as session, session.begin():
@@ -40,10 +57,11 @@ async def test_a_read_only_session_gets_the_rows_sqlalchemy_would_give(
         await add_strategy(session, me.user_id, name="gone", status=StrategyStatus.ARCHIVED.value)
     statement, params = _my_strategies(me.user_id)
 
-    async with create_read_session_factory(engine)() as session:
+    async with _read_session(engine, bound=bound) as session:
         from_driver = await fetch_rows(session, statement, params)
         from_sqlalchemy = (await session.execute(statement, params)).all()
 
+    assert [type(row).__name__ for row in from_driver] == ["Row", "Row"]
     assert sorted(row.name for row in from_driver) == ["first", "second"]
     assert [tuple(row) for row in from_driver] == [tuple(row) for row in from_sqlalchemy]
     assert [[type(value) for value in row] for row in from_driver] == [
@@ -86,7 +104,7 @@ async def test_a_connection_postgres_ended_is_reported_lost_as_by_sqlalchemy(
     me = await sign_in()
     statement, params = _my_strategies(me.user_id)
 
-    async with create_read_session_factory(engine)() as session:
+    async with _read_session(engine, bound=True) as session:
         backend = await session.scalar(text("SELECT pg_backend_pid()"))
         async with session_factory() as other:
             await other.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": backend})
