@@ -229,8 +229,17 @@ async def position(session: AsyncSession, chain_id: int) -> CursorPosition | Non
 async def lock_position(session: AsyncSession, chain_id: int) -> CursorPosition | None:
     """The cursor, read under a transaction-scoped advisory lock that every write of the
     indexer takes first: two processes that both believe they lead still write one at a time,
-    and the second sees that the cursor moved under it."""
-    await session.execute(select(func.pg_advisory_xact_lock(_fence_key(chain_id))))
+    and the second sees that the cursor moved under it.
+
+    The same round trip turns JIT compilation off for the rest of the transaction: a batch's
+    statements look expensive to the planner (arrays of unknown length), so PostgreSQL would
+    compile each of them, for longer than most of them run."""
+    await session.execute(
+        select(
+            func.pg_advisory_xact_lock(_fence_key(chain_id)),
+            func.set_config("jit", "off", True),
+        )
+    )
     row = (
         await session.execute(
             select(
