@@ -32,12 +32,13 @@ class TransactionOut(BaseModel):
 
     @classmethod
     def from_row(cls, row: CreditTransaction | Row[Any]) -> TransactionOut:
-        """From a posting or a row of accounts.credits.HISTORY_COLUMNS."""
+        """From a posting or a row of accounts.credits.HISTORY_COLUMNS (validation turns the
+        stored type into a TransactionType)."""
         return cls(
             id=row.id,
             amount=row.amount,
             balance_after=row.balance_after,
-            type=TransactionType(row.type),
+            type=row.type,
             reference_id=row.reference_id,
             description=row.description,
             created_at=row.created_at,

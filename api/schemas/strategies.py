@@ -101,13 +101,14 @@ class StrategySummaryOut(BaseModel):
 
     @classmethod
     def from_row(cls, row: Strategy | Row[Any]) -> StrategySummaryOut:
-        """From a strategy or a row of strategies.service.SUMMARY_COLUMNS."""
+        """From a strategy or a row of strategies.service.SUMMARY_COLUMNS (validation turns the
+        stored status into a StrategyStatus)."""
         return cls(
             id=row.id,
             owner_id=row.user_id,
             name=row.name,
             description=row.description,
-            status=StrategyStatus(row.status),
+            status=row.status,
             is_public=row.is_public,
             created_at=row.created_at,
             updated_at=row.updated_at,
