@@ -13,17 +13,12 @@ import click
 import structlog
 
 from gr8d.config import ConfigError, Settings
-from indexer.devchain import (
-    DEFAULT_HOST,
-    DEFAULT_PORT,
-    Anvil,
-    Deployments,
-    DevchainError,
-    anvil_binary,
-    run_devchain,
-)
+
+# The dev chain's module (web3, eth_account) is imported by the devchain command only.
+from indexer.deployments import DEFAULT_HOST, DEFAULT_PORT, Deployments
 
 if TYPE_CHECKING:
+    from indexer.devchain import Anvil
     from indexer.follower import ChainFollower, StepResult
     from indexer.leader import LeaderTimings
 
@@ -78,6 +73,7 @@ def devchain(
     """Start a local EVM node (anvil), deploy the contracts, write the deployments file, and
     keep running until Ctrl-C or SIGTERM."""
     from gr8d.cli import _until_signal
+    from indexer.devchain import DevchainError, anvil_binary
 
     settings: Settings = ctx.obj
     path = deployments_file or Path(settings.deployments_file or DEFAULT_DEPLOYMENTS_FILE)
@@ -100,6 +96,8 @@ async def _devchain(
     host: str,
     block_time: float | None,
 ) -> int:
+    from indexer.devchain import DevchainError, run_devchain
+
     def announce(anvil: Anvil, _: Deployments) -> None:
         click.echo(f"export RPC_URLS={anvil.url}")
         click.echo(f"export DEPLOYMENTS_FILE={deployments_file.resolve()}")

@@ -17,12 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Final, cast
@@ -38,6 +37,11 @@ from web3.types import Nonce, TxParams, TxReceipt
 from web3.utils import get_create_address
 
 from gr8d.config import Settings
+from indexer.deployments import CONTRACT_NAMES as CONTRACT_NAMES
+from indexer.deployments import DEFAULT_HOST as DEFAULT_HOST
+from indexer.deployments import DEFAULT_PORT as DEFAULT_PORT
+from indexer.deployments import Deployments as Deployments
+from indexer.deployments import DeploymentsFileError as DeploymentsFileError
 
 log = structlog.get_logger("gr8d.devchain")
 
@@ -47,25 +51,11 @@ ARTIFACTS_DIR: Final = CONTRACTS_DIR / "artifacts"
 
 DEV_CHAIN_ID: Final = 10143
 """Monad testnet's chain id, so that code under test sees the id it sees on testnet."""
-DEFAULT_PORT: Final = 8545
-DEFAULT_HOST: Final = "127.0.0.1"
 STARTUP_TIMEOUT_SECONDS: Final = 20.0
 STOP_TIMEOUT_SECONDS: Final = 5.0
 RECEIPT_TIMEOUT_SECONDS: Final = 60.0
 FREE_PORT_ATTEMPTS: Final = 3
 DEV_ACCOUNT_BALANCE_WEI: Final = 10_000 * 10**18
-
-CONTRACT_NAMES: Final = (
-    "G8DToken",
-    "USDT0",
-    "G8DStaking",
-    "StrategyRegistry",
-    "FollowRegistry",
-    "DecisionHistory",
-    "SettlementManager",
-    "FeeDistributor",
-)
-"""The contracts of the deployments file, in chain.md's order."""
 
 
 class DevchainError(Exception):
@@ -74,94 +64,6 @@ class DevchainError(Exception):
 
 class TransactionReverted(DevchainError):
     """A transaction was mined with status 0."""
-
-
-class DeploymentsFileError(ValueError):
-    """A deployments file that does not have chain.md's shape."""
-
-
-# -- the deployments file ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Deployments:
-    """The deployments file of chain.md: where the contracts are and where indexing starts.
-
-    ``start_block`` is the block of the first deployment transaction (inclusive): no log of
-    these contracts can be older, so the indexer starts there. ``contracts`` maps chain.md's
-    names to checksum addresses; a name may be missing (that contract is not indexed).
-    """
-
-    chain_id: int
-    start_block: int
-    contracts: Mapping[str, ChecksumAddress] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        known = [name for name in CONTRACT_NAMES if name in self.contracts]
-        document = {
-            "chain_id": self.chain_id,
-            "start_block": self.start_block,
-            "contracts": {name: self.contracts[name] for name in known},
-        }
-        return json.dumps(document, indent=2) + "\n"
-
-    def write(self, path: Path) -> None:
-        """Write atomically: readers see the old file or the new one, never half of one."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-        )
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                handle.write(self.to_json())
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
-
-    @classmethod
-    def from_json(cls, text: str) -> Deployments:
-        try:
-            document = json.loads(text)
-        except ValueError as error:
-            raise DeploymentsFileError(f"not JSON: {error}") from None
-        if not isinstance(document, dict):
-            raise DeploymentsFileError("not a JSON object")
-        chain_id = _non_negative_int(document, "chain_id")
-        start_block = _non_negative_int(document, "start_block")
-        contracts = document.get("contracts", {})
-        if not isinstance(contracts, dict):
-            raise DeploymentsFileError('"contracts" is not an object')
-        addresses: dict[str, ChecksumAddress] = {}
-        for name, address in contracts.items():
-            if name not in CONTRACT_NAMES:
-                raise DeploymentsFileError(
-                    f"unknown contract {name!r} (known: {', '.join(CONTRACT_NAMES)})"
-                )
-            if not isinstance(address, str) or not AsyncWeb3.is_address(address):
-                raise DeploymentsFileError(f"{name}: {address!r} is not an address")
-            addresses[name] = AsyncWeb3.to_checksum_address(address)
-        return cls(chain_id=chain_id, start_block=start_block, contracts=addresses)
-
-    @classmethod
-    def read(cls, path: Path) -> Deployments:
-        """The file at ``path``; DeploymentsFileError (naming the file) when it is malformed."""
-        try:
-            return cls.from_json(path.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise DeploymentsFileError(f"{path}: unreadable: {error.strerror}") from None
-        except DeploymentsFileError as error:
-            raise DeploymentsFileError(f"{path}: {error}") from None
-
-
-def _non_negative_int(document: Mapping[str, Any], key: str) -> int:
-    value = document.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise DeploymentsFileError(f'"{key}" must be a non-negative integer, not {value!r}')
-    return value
 
 
 # -- anvil ------------------------------------------------------------------------------------

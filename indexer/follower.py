@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.uow import UnitOfWork
 from gr8d.config import ConfigError
 from indexer import projections, service
-from indexer.devchain import Deployments
+from indexer.deployments import Deployments
 from indexer.events import decode_logs, event_table
 from indexer.progress import ProgressLog
 from indexer.ranges import LogRangeFetcher, RangePolicy
