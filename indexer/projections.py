@@ -528,27 +528,38 @@ _DERIVE_REGISTRATIONS = text(
             LIMIT 1
         ) AS g ON true
     ),
-    judged AS (
+    creations AS MATERIALIZED (
         -- One row per creation of the URI (one without any: a registration with none left).
-        -- The creation that registered the strategy stays ours even if its wallet has been
-        -- unlinked since: a wallet leaving gr8d does not unregister a strategy.
-        SELECT g.uri, g.id AS registration_id, e.*,
-               CASE WHEN g.id IS NULL OR e.id IS NULL THEN NULL
-                    WHEN e.projection_status = 'APPLIED' AND g.status = 'REGISTERED'
-                         AND g.onchain_tx_hash = e.tx_hash
-                         AND g.onchain_strategy_id = e.onchain_id THEN true
-                    WHEN e.author_user IS NOT NULL THEN e.author_user = g.owner END AS ours
+        SELECT g.uri, g.id AS registration_id, g.owner, g.status AS registration_status,
+               g.onchain_strategy_id AS registered_id, g.onchain_tx_hash AS registered_tx,
+               e.*
         FROM registration AS g
         LEFT JOIN LATERAL (
             SELECT e.id, {_STATUS} AS projection_status, e.block_number, e.log_index,
                    e.tx_hash, e.block_timestamp, {_bigint("e.args ->> 'strategyId'")} AS onchain_id,
-                   w.user_id AS author_user
+                   e.args ->> 'author' AS author
             FROM chain_events AS e
-            LEFT JOIN wallets AS w ON w.address = (e.args ->> 'author') AND w.is_verified
             WHERE (e.args ->> 'metadataURI') = g.uri AND e.event_name = 'StrategyCreated'
               AND e.chain_id = :chain_id AND e.projection_status <> 'FAILED'
             OFFSET 0
         ) AS e ON true
+    ),
+    authors AS MATERIALIZED (
+        -- Each author's wallet looked up once, then joined by hash.
+        SELECT w.address, w.user_id FROM wallets AS w
+        WHERE w.address IN (SELECT author FROM creations) AND w.is_verified
+    ),
+    judged AS (
+        -- The creation that registered the strategy stays ours even if its wallet has been
+        -- unlinked since: a wallet leaving gr8d does not unregister a strategy.
+        SELECT c.uri, c.registration_id, c.id, c.projection_status, c.block_number,
+               c.log_index, c.tx_hash, c.block_timestamp, c.onchain_id,
+               CASE WHEN c.registration_id IS NULL OR c.id IS NULL THEN NULL
+                    WHEN c.projection_status = 'APPLIED' AND c.registration_status = 'REGISTERED'
+                         AND c.registered_tx = c.tx_hash
+                         AND c.registered_id = c.onchain_id THEN true
+                    WHEN w.user_id IS NOT NULL THEN w.user_id = c.owner END AS ours
+        FROM creations AS c LEFT JOIN authors AS w ON w.address = c.author
     ),
     ranked AS (
         -- First: the owner's first creation if there is one.
@@ -853,12 +864,17 @@ _APPLY_SETTLEMENTS_CREATED = text(
                {_bigint("e.args ->> 'dayIndex'")} AS day_index
         FROM unnest(CAST(:ids AS bigint[])) AS k(id) JOIN chain_events AS e ON e.id = k.id
     ),
+    owners AS MATERIALIZED (
+        -- Each wallet's owner looked up once, then joined by hash.
+        SELECT wa.address, wa.user_id FROM wallets AS wa
+        WHERE wa.address IN (SELECT wallet FROM events) AND wa.is_verified
+    ),
     linked AS (
         SELECT ev.*, st.id AS settlement_id,
                st.onchain_settlement_id IS NULL OR st.onchain_settlement_id = ev.onchain_id
                    AS linkable
         FROM events AS ev
-        {_verified_owner("ev.wallet")}
+        LEFT JOIN owners AS wa ON wa.address = ev.wallet
         {_registered_strategy("ev.s")}
         LEFT JOIN LATERAL (
             SELECT st.id, st.onchain_settlement_id FROM settlements AS st
