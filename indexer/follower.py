@@ -452,6 +452,13 @@ class ChainFollower:
                 await service.rewind_cursor(
                     uow.session, chain_id=self.chain_id, number=ancestor, hash=ancestor_hash
                 )
+            await service.record_reorg(
+                uow.session,
+                chain_id=self.chain_id,
+                common_ancestor=ancestor,
+                replaced_to=at.number,
+                old_block_hash=at.hash,
+            )
             await uow.commit()
         log.warning(
             "chain reorganised: unwound the replaced blocks",

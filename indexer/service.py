@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import ChainBlock, IndexerCursor
+from db.models import ChainBlock, IndexerCursor, IndexerReorg
 from indexer import projections
 from indexer.events import DecodedEvent, DecodeFailure
 from indexer.rpc import BlockHeader
@@ -271,6 +271,28 @@ async def rewind_cursor(session: AsyncSession, *, chain_id: int, number: int, ha
         .where(IndexerCursor.chain_id == chain_id)
         .values(last_block_number=number, last_block_hash=hash)
     )
+
+
+async def record_reorg(
+    session: AsyncSession,
+    *,
+    chain_id: int,
+    common_ancestor: int,
+    replaced_to: int,
+    old_block_hash: str,
+) -> None:
+    """Remember a reorg that unwound blocks common_ancestor + 1 .. replaced_to (whose last one
+    had old_block_hash), for operators."""
+    session.add(
+        IndexerReorg(
+            chain_id=chain_id,
+            common_ancestor=common_ancestor,
+            replaced_to=replaced_to,
+            depth=replaced_to - common_ancestor,
+            old_block_hash=old_block_hash,
+        )
+    )
+    await session.flush()
 
 
 async def forget_cursor(session: AsyncSession, *, chain_id: int) -> None:

@@ -2,7 +2,8 @@
 
 The head is the chain's newest block: asked of the RPC when RPC_URLS is configured (briefly;
 an unreachable node must not hang an admin page), otherwise the newest block the indexer has
-stored. Reorgs are not recorded in a table yet, so `last_reorg` stays unknown (None).
+stored. `last_reorg` is when the indexer last unwound a reorg of the chain (indexer_reorgs), with
+its depth in blocks.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.enums import ProjectionStatus
-from db.models import ChainBlock, ChainEvent, IndexerCursor
+from db.models import ChainBlock, ChainEvent, IndexerCursor, IndexerReorg
 from indexer.rpc import JsonRpc, RetryPolicy, RpcError
 
 log = structlog.get_logger("gr8d.indexer")
@@ -45,6 +46,7 @@ class ChainStatus:
     lag_seconds: float | None
     events_not_applied: int
     last_reorg: dt.datetime | None = None
+    last_reorg_depth: int | None = None
 
 
 async def rpc_head(urls: Sequence[str]) -> ChainHead | None:
@@ -87,6 +89,14 @@ async def chain_statuses(
                 ChainEvent.projection_status != ProjectionStatus.APPLIED.value,
             )
         )
+        last_reorg = (
+            await session.execute(
+                select(IndexerReorg.detected_at, IndexerReorg.depth)
+                .where(IndexerReorg.chain_id == cursor.chain_id)
+                .order_by(IndexerReorg.detected_at.desc())
+                .limit(1)
+            )
+        ).one_or_none()
         from_rpc = head is not None and head.chain_id == cursor.chain_id
         head_block = (
             head.number
@@ -105,6 +115,8 @@ async def chain_statuses(
                 lag_blocks=max(0, head_block - cursor.last_block_number),
                 lag_seconds=None if last_time is None else (now - last_time).total_seconds(),
                 events_not_applied=not_applied or 0,
+                last_reorg=None if last_reorg is None else last_reorg.detected_at,
+                last_reorg_depth=None if last_reorg is None else last_reorg.depth,
             )
         )
     return statuses

@@ -88,7 +88,10 @@ class ChainStatusOut(BaseModel):
     lag_blocks: int
     lag_seconds: float | None = Field(description="now − the time of the last block indexed")
     events_not_applied: int = Field(description="events whose projection is not APPLIED")
-    last_reorg_at: dt.datetime | None = Field(description="null: reorgs are not recorded yet")
+    last_reorg_at: dt.datetime | None = Field(
+        description="when the indexer last unwound a reorg of this chain; null: never"
+    )
+    last_reorg_depth: int | None = Field(description="how many blocks that reorg replaced")
 
     @classmethod
     def of(cls, status: ChainStatus) -> ChainStatusOut:
@@ -104,6 +107,7 @@ class ChainStatusOut(BaseModel):
             lag_seconds=status.lag_seconds,
             events_not_applied=status.events_not_applied,
             last_reorg_at=status.last_reorg,
+            last_reorg_depth=status.last_reorg_depth,
         )
 
 

@@ -8,6 +8,7 @@ from db.models.internal import (
     DayCommit,
     IdempotencyKey,
     IndexerCursor,
+    IndexerReorg,
     SettlementRun,
 )
 from db.models.keys import Credential, Ohlcv
@@ -30,6 +31,7 @@ __all__ = [
     "Follow",
     "IdempotencyKey",
     "IndexerCursor",
+    "IndexerReorg",
     "Ohlcv",
     "Settlement",
     "SettlementRun",

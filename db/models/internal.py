@@ -163,6 +163,26 @@ class IndexerCursor(Base):
     updated_at: Mapped[dt.datetime] = updated_at()
 
 
+class IndexerReorg(Base):
+    """Each chain reorganisation the indexer unwound (for operators: /admin/indexer shows the
+    latest), written in the transaction that unwinds it."""
+
+    __tablename__ = "indexer_reorgs"
+    __table_args__ = (
+        CheckConstraint("depth > 0", name="depth_positive"),
+        Index("ix_indexer_reorgs_chain_id_detected_at", "chain_id", text("detected_at DESC")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # The blocks common_ancestor + 1 .. replaced_to were unwound; depth counts them.
+    common_ancestor: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    replaced_to: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    depth: Mapped[int] = mapped_column(Integer, nullable=False)
+    old_block_hash: Mapped[str] = mapped_column(String(66), nullable=False)
+    detected_at: Mapped[dt.datetime] = created_at()
+
+
 class DayCommit(Base):
     __tablename__ = "day_commits"
     __table_args__ = (

@@ -5,14 +5,14 @@ exactly what a clean index of the final chain writes: events, blocks, cursor and
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.models import ChainBlock, ChainEvent, IndexerCursor, StakingRecord
+from db.models import ChainBlock, ChainEvent, IndexerCursor, IndexerReorg, StakingRecord
 from indexer.follower import ChainFollower, ReorgTooDeep, StepKind
 from indexer.rpc import BlockHeader, JsonRpc
 from tests.chain import Protocol, deployed_protocol
@@ -67,6 +67,11 @@ async def head_of(chain: Protocol) -> int:
     return int(await chain.w3.eth.block_number)
 
 
+class CursorRow(NamedTuple):
+    number: int
+    hash: str
+
+
 @pytest.fixture
 async def seeded(chain: Protocol, session_factory: async_sessionmaker[AsyncSession]) -> None:
     async with session_factory() as session:
@@ -94,6 +99,20 @@ async def clean_index_equals(
     return {"differences": differences(after_reorgs, clean), "clean": clean}
 
 
+async def indexed_cursor(session_factory: async_sessionmaker[AsyncSession]) -> CursorRow:
+    async with session_factory() as session:
+        cursor = await session.scalar(select(IndexerCursor))
+        assert cursor is not None
+        return CursorRow(cursor.last_block_number, cursor.last_block_hash)
+
+
+async def recorded_reorgs(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> list[IndexerReorg]:
+    async with session_factory() as session:
+        return list(await session.scalars(select(IndexerReorg).order_by(IndexerReorg.id)))
+
+
 async def indexed_events(session_factory: async_sessionmaker[AsyncSession]) -> list[str]:
     async with session_factory() as session:
         rows = await session.execute(
@@ -116,6 +135,7 @@ async def test_a_reorg_ends_in_the_database_of_a_clean_index(
     follower = follower_of(chain, http, session_factory)
     await follower.index_until(await head_of(chain))
     before = await indexed_events(session_factory)
+    old_head = await indexed_cursor(session_factory)
 
     # The new branch: other stakes and a strategy in some of its blocks, none in others.
     await reorg(
@@ -125,9 +145,16 @@ async def test_a_reorg_ends_in_the_database_of_a_clean_index(
     )
     await follower.index_until(await head_of(chain))
 
+    [recorded] = await recorded_reorgs(session_factory)
     outcome = await clean_index_equals(chain, http, session_factory)
     assert outcome["differences"] == {}
     assert await indexed_events(session_factory) != before
+    assert (recorded.common_ancestor, recorded.replaced_to, recorded.depth) == (
+        old_head.number - depth,
+        old_head.number,
+        depth,
+    )
+    assert recorded.old_block_hash == old_head.hash
 
 
 @pytest.mark.usefixtures("seeded")

@@ -11,12 +11,20 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.enums import RunKind, TransactionType
-from db.models import ChainBlock, ChainEvent, IndexerCursor, Settlement, SettlementRun
+from db.models import (
+    ChainBlock,
+    ChainEvent,
+    IndexerCursor,
+    IndexerReorg,
+    Settlement,
+    SettlementRun,
+)
 from gr8d.config import Settings
+from indexer.service import record_reorg
 from settlement import rules, service
 from settlement.runs import try_lock
 from tests.factories import add_follower_trade, add_strategy, add_user, policy
@@ -254,8 +262,36 @@ async def test_the_indexer_status_without_an_rpc_reads_the_head_from_the_databas
         "lag_blocks": 5,
         "events_not_applied": 2,
         "last_reorg_at": None,
+        "last_reorg_depth": None,
     }
     assert lag >= (dt.datetime.now(dt.UTC) - last_time).total_seconds() - 60
+
+
+async def test_the_indexer_status_shows_the_latest_reorg_of_the_chain(
+    client: Client, sign_in: SignIn, session_factory: Sessions
+) -> None:
+    admin = await sign_in(is_superuser=True)
+    await seed_indexer(session_factory)
+    latest = dt.datetime(2025, 3, 10, 12, 5, tzinfo=dt.UTC)
+    async with session_factory() as session, session.begin():
+        for depth, detected_at in ((12, latest - dt.timedelta(hours=1)), (3, latest)):
+            await record_reorg(
+                session,
+                chain_id=31337,
+                common_ancestor=117 - depth,
+                replaced_to=117,
+                old_block_hash=f"0x{depth:064x}",
+            )
+            await session.execute(
+                update(IndexerReorg)
+                .where(IndexerReorg.depth == depth)
+                .values(detected_at=detected_at)
+            )
+
+    response = await client.get("/api/v1/admin/indexer", headers=admin.headers)
+
+    (chain,) = (await response.json())["chains"]
+    assert (chain["last_reorg_at"], chain["last_reorg_depth"]) == ("2025-03-10T12:05:00Z", 3)
 
 
 @pytest.fixture
