@@ -17,7 +17,7 @@ from api.problems import Problem, unauthenticated
 from api.ratelimit import PresentedToken
 from api.registry import Access, Principal, SignedInUser
 from db.models import User
-from db.statements import fetch_rows
+from db.statements import BoundSelect, fetch_rows
 from gr8d.config import Settings
 
 
@@ -104,7 +104,7 @@ async def signed_in_user(
         raise unauthenticated(refusal)
     # A statement built once, run without the ORM (db/statements.py): session.get costs
     # several times as much, on every request.
-    rows = await fetch_rows(session, _caller_statement(), {"user_id": claims.user_id})
+    rows = await fetch_rows(session, BoundSelect(_caller_statement(), {"user_id": claims.user_id}))
     found = rows[0] if rows else None
     if found is None or not found.is_active:
         raise unauthenticated("the account is not active")

@@ -63,7 +63,10 @@ async def paginate(
     )
     paging = _paging(base)
     window = {_OFFSET: (query.page - 1) * query.size, _SIZE: query.size}
-    rows = await fetch_rows(session, paging.page, params | window)
+    if isinstance(statement, BoundSelect):
+        rows = await fetch_rows(session, BoundSelect(paging.page, params | window))
+    else:
+        rows = (await session.execute(paging.page, window)).all()
     if rows:
         total = int(rows[0][-1])
     elif query.page == 1:

@@ -8,9 +8,9 @@ per use.
 
 Executing one costs the same again: SQLAlchemy's execution of a page of strategies took ~155 us
 of CPU through the ORM session and ~110 us through its Core connection, the driver's own ~50 us.
-`fetch_rows` therefore runs a statement that selects plain columns, on a connection without a
-transaction, as SQL compiled once, straight on the driver's connection (asyncpg keeps it
-prepared); its rows are named tuples, read like SQLAlchemy's.
+`fetch_rows` therefore runs a BoundSelect that selects plain columns, on a connection without a
+transaction, as SQL compiled once per statement, straight on the driver's connection (asyncpg
+keeps it prepared); its rows are named tuples, read like SQLAlchemy's.
 """
 
 from __future__ import annotations
@@ -62,17 +62,17 @@ _DRIVER_QUERIES: weakref.WeakKeyDictionary[Select[*tuple[Any, ...]], _DriverQuer
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 
-async def fetch_rows(
-    session: AsyncSession, statement: Select[*tuple[Any, ...]], params: Mapping[str, Any]
-) -> Sequence[Any]:
-    """Every row of `statement` with `params`. A statement that selects plain columns runs on
-    the session's connection (Core), and straight on the driver's when that connection has no
-    transaction (a read-only session): its rows are then named tuples. One that selects
-    entities runs through the session, which builds them."""
+async def fetch_rows(session: AsyncSession, bound: BoundSelect) -> Sequence[Any]:
+    """Every row of a statement built once, with its values. When it selects plain columns it
+    runs on the session's connection (Core), and straight on the driver's when that connection
+    has no transaction (a read-only session): its rows are then named tuples, compiled once per
+    statement (so only for statements built once). One that selects entities runs through the
+    session, which builds them."""
+    statement, params = bound.statement, bound.params
     # A session bound to a connection (the API's read-only sessions) is used without the
     # session's transaction bookkeeping.
-    bound = session.bind
-    connection = bound if isinstance(bound, AsyncConnection) else await session.connection()
+    bind = session.bind
+    connection = bind if isinstance(bind, AsyncConnection) else await session.connection()
     query = _driver_query(statement, connection.dialect)
     if query is None:
         return (await session.execute(statement, params)).all()
