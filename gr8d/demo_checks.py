@@ -29,6 +29,7 @@ INTERNAL_TABLES = {
     "chain_blocks",
     "chain_events",
     "indexer_cursors",
+    "indexer_reorgs",
     "day_commits",
     "settlement_runs",
     "idempotency_keys",
