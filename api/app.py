@@ -9,6 +9,7 @@ from aiohttp import web
 
 from api import context
 from api.dispatch import aiohttp_handler
+from api.housekeeping import PURGE_EVERY_SECONDS, purging_expired_keys
 from api.metrics import METRICS, ApiMetrics, count_requests
 from api.middlewares import middlewares
 from api.openapi import build_document
@@ -89,7 +90,9 @@ def _resources(settings: Settings) -> Callable[[web.Application], AsyncIterator[
     return open_and_close
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(
+    settings: Settings, *, purge_every_seconds: float = PURGE_EVERY_SECONDS
+) -> web.Application:
     metrics = ApiMetrics.create()
     app = web.Application(
         client_max_size=BODY_LIMIT_BYTES,
@@ -98,6 +101,7 @@ def create_app(settings: Settings) -> web.Application:
     app[context.SETTINGS] = settings
     app[METRICS] = metrics
     app.cleanup_ctx.append(_resources(settings))
+    app.cleanup_ctx.append(purging_expired_keys(purge_every_seconds))
     endpoints = all_endpoints()
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, API_PREFIX + endpoint.path, aiohttp_handler(endpoint))

@@ -8,13 +8,15 @@ import datetime as dt
 import json
 import uuid
 
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.app import create_app
 from api.idempotency import KEY_TTL, fingerprint, purge_expired
 from db.enums import TransactionType
 from db.models import IdempotencyKey
+from gr8d.config import Settings
 from tests.integration.api.conftest import SignedIn, SignIn
 from tests.integration.api.money import balance, ledger_holds, postings
 
@@ -254,6 +256,35 @@ async def test_purge_deletes_only_expired_keys(
         purged = await purge_expired(session, now=dt.datetime.now(dt.UTC))
     assert purged == 1
     assert await stored_keys(session_factory) == 1
+
+
+async def test_a_running_api_purges_expired_keys_by_itself(
+    api_settings: Settings, client: Client, sign_in: SignIn, session_factory: Sessions
+) -> None:
+    admin = await sign_in(is_superuser=True)
+    user = await sign_in()
+    for key in ("old", "new"):
+        await adjust(client, admin, user.user_id, {"amount": 1, "description": key}, key=key)
+    async with session_factory() as session, session.begin():
+        await session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.key == "old")
+            .values(created_at=func.now() - KEY_TTL - dt.timedelta(minutes=1))
+        )
+
+    purging = TestClient(TestServer(create_app(api_settings, purge_every_seconds=0.05)))
+    await purging.start_server()
+    try:
+        for _ in range(200):  # up to 10 s
+            if await stored_keys(session_factory) == 1:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await purging.close()
+
+    assert await stored_keys(session_factory) == 1
+    async with session_factory() as session:
+        assert await session.get(IdempotencyKey, (admin.user_id, "new")) is not None
 
 
 async def test_the_stored_response_is_the_one_sent(
