@@ -192,7 +192,7 @@ async def _run(
                 "the indexer records the settlements paid on chain",
                 lambda: _paid_onchain(settings, paid),
             )
-            admin_caller = await _sign_in_admin(api)
+            admin_caller = await _sign_in_admin(api, simulation.addresses.operator)
             if check:
                 problems = await check_end_state(api, admin_caller, simulation.world, settings)
                 for problem in problems:
@@ -222,8 +222,8 @@ async def _simulate(
     return simulation
 
 
-async def _sign_in_admin(api: ApiClient) -> Caller:
-    caller = Caller(client_ip="198.51.100.200")
+async def _sign_in_admin(api: ApiClient, address: str) -> Caller:
+    caller = Caller(client_ip=address)
     tokens = await api.post(
         "/auth/login", caller, json={"email": demo_email(0), "password": demo_password(0)}
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,29 @@ class Caller:
         if self.client_ip:
             headers["X-Forwarded-For"] = self.client_ip
         return headers
+
+
+@dataclass(frozen=True)
+class ClientAddresses:
+    """The addresses simulated people call from (as X-Forwarded-For behind a trusted proxy): a
+    /64 of IPv6's documentation prefix (2001:db8::/32, RFC 3849), drawn afresh for each run, so
+    that the per-address rate-limit counters one run leaves in Redis (minutes long) never slow
+    the next run down, however many people it simulates."""
+
+    network: ipaddress.IPv6Network
+
+    @classmethod
+    def fresh(cls) -> ClientAddresses:
+        first, second = secrets.randbits(16), secrets.randbits(16)
+        return cls(ipaddress.IPv6Network(f"2001:db8:{first:x}:{second:x}::/64"))
+
+    def of_person(self, index: int) -> str:
+        return str(self.network[index + 1])
+
+    @property
+    def operator(self) -> str:
+        """The address of the operator's own calls (admin checks)."""
+        return str(self.network[-2])
 
 
 class ApiClient:

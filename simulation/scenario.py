@@ -21,7 +21,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from simulation.chain import Protocol
-from simulation.client import ApiClient, Caller
+from simulation.client import ApiClient, Caller, ClientAddresses
 
 STAKE_LADDER_G8D = (0, 6_000, 25_000, 60_000, 250_000, 1_200_000)
 """One stake per tier 0..5 (chain.md thresholds: 0, 5k, 20k, 50k, 200k, 1M)."""
@@ -124,6 +124,7 @@ class Simulation:
         self.protocol = protocol
         self.rng = random.Random(scenario.seed)
         self.service = Caller(token=None)
+        self.addresses = ClientAddresses.fresh()
         self.world = World(scenario=scenario, days=simulated_days(scenario, today))
 
     def with_service_token(self, token: str) -> Simulation:
@@ -138,7 +139,7 @@ class Simulation:
                 email=demo_email(index),
                 password=demo_password(index),
                 wallet=_wallet(scenario.seed, index),
-                caller=Caller(client_ip=f"198.51.100.{10 + index}"),
+                caller=Caller(client_ip=self.addresses.of_person(index)),
             )
             await self._register_and_log_in(person)
             await self._link_wallet(person)
