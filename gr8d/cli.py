@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -29,7 +30,32 @@ def _settings(ctx: click.Context) -> Settings:
     return settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# The parts' own commands, imported only when one of them runs (or help lists them): some
+# import web3 and eth_account, a second of start-up the indexer would otherwise pay each run.
+PART_COMMANDS: dict[str, tuple[str, str]] = {
+    "admin": ("accounts.cli", "admin"),
+    "devchain": ("indexer.cli", "devchain"),
+    "indexer": ("indexer.cli", "indexer"),
+    "settle": ("settlement.cli", "settle"),
+    "simulate": ("simulation.cli", "simulate_command"),
+}
+
+
+class PartsGroup(click.Group):
+    """The gr8d group: its own commands plus PART_COMMANDS, loaded by name on demand."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *PART_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in PART_COMMANDS:
+            module_name, attribute = PART_COMMANDS[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module_name), attribute)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=PartsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """gr8d: the chain and money back end of gr8diy (indexer, settlement, API)."""
@@ -195,21 +221,7 @@ def api(
     sys.exit(asyncio.run(_until_signal(_as_exit_code(work))))
 
 
-def _register_part_commands() -> None:
-    from accounts.cli import admin
-    from indexer.cli import devchain, indexer
-    from settlement.cli import settle
-    from simulation.cli import simulate_command
-
-    cli.add_command(admin)
-    cli.add_command(devchain)
-    cli.add_command(indexer)
-    cli.add_command(settle)
-    cli.add_command(simulate_command)
-
-
 def main() -> None:
-    _register_part_commands()
     try:
         cli(prog_name="gr8d")
     except ConfigError as error:

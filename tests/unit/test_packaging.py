@@ -12,7 +12,7 @@ import click
 import pytest
 import yaml
 
-from gr8d.cli import _register_part_commands, cli
+from gr8d.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 GR8D_SERVICES = ("anvil", "migrate", "daemon")
@@ -35,7 +35,6 @@ def _compose() -> dict[str, Any]:
 
 def _parses_as_gr8d_command(arguments: list[str]) -> None:
     """Parse (without running) `gr8d ARGS` the way click would; UsageError if it is not real."""
-    _register_part_commands()
     command: click.Command = cli
     remaining = list(arguments)
     context = click.Context(cli, info_name="gr8d")
