@@ -566,17 +566,18 @@ class JsonRpc:
                     f"missing, first: {failures[0]}"
                 )
         except RpcTransient as failure:
-            failure.add_note(f"endpoint {endpoint_label(url)}")
-            retry_after = failure.retry_after
-            if retry_after is not None:
-                retry_after = min(retry_after, self.policy.max_retry_after)
-            self.endpoints.failed(
-                index,
-                time.monotonic(),
-                retry_after=retry_after,
-                unreachable=failure.unreachable,
-            )
+            self._endpoint_failed(index, url, failure)
             raise
+
+    def _endpoint_failed(self, index: int, url: str, failure: RpcTransient) -> None:
+        """Name the endpoint in the failure and rest it (for its Retry-After, if any)."""
+        failure.add_note(f"endpoint {endpoint_label(url)}")
+        retry_after = failure.retry_after
+        if retry_after is not None:
+            retry_after = min(retry_after, self.policy.max_retry_after)
+        self.endpoints.failed(
+            index, time.monotonic(), retry_after=retry_after, unreachable=failure.unreachable
+        )
 
     async def _attempt(
         self,
@@ -595,16 +596,7 @@ class JsonRpc:
         except RpcTransient as failure:
             if rejects and rejects.search(str(failure).lower()):
                 raise RpcRejected(str(failure)) from failure
-            failure.add_note(f"endpoint {endpoint_label(url)}")
-            retry_after = failure.retry_after
-            if retry_after is not None:
-                retry_after = min(retry_after, self.policy.max_retry_after)
-            self.endpoints.failed(
-                index,
-                time.monotonic(),
-                retry_after=retry_after,
-                unreachable=failure.unreachable,
-            )
+            self._endpoint_failed(index, url, failure)
             raise
 
     async def _post(
