@@ -54,12 +54,13 @@ import aiohttp
 from eth_abi.abi import encode
 from eth_account.signers.local import LocalAccount
 from sha3 import keccak_256
-from sqlalchemy import event, insert, text
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.types import Nonce
 from web3.utils import get_create_address
 
+from bench.statement_clock import StatementClock
 from db import admin, migrate
 from db.engine import create_engine, create_session_factory
 from db.models import DayCommit, Settlement, Strategy, StrategyRegistration, User, Wallet
@@ -962,28 +963,8 @@ STATEMENT_KINDS = (
 )
 
 
-class StatementClock:
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-
-    @contextlib.contextmanager
-    def attached(self, engine: AsyncEngine) -> Iterator[None]:
-        listeners = (("before_cursor_execute", self._before), ("after_cursor_execute", self._after))
-        for name, listener in listeners:
-            event.listen(engine.sync_engine, name, listener)
-        try:
-            yield
-        finally:
-            for name, listener in listeners:
-                event.remove(engine.sync_engine, name, listener)
-
-    def _before(self, _c: Any, _cu: Any, _s: str, _p: Any, context: Any, _m: bool) -> None:
-        context.bench_started = time.perf_counter()
-
-    def _after(self, _c: Any, _cu: Any, statement: str, _p: Any, context: Any, _m: bool) -> None:
-        flat = " ".join(statement.split())
-        kind = next((label for piece, label in STATEMENT_KINDS if piece in flat), "other SQL")
-        self.seconds[kind] += time.perf_counter() - context.bench_started
+def statement_kind(statement: str) -> str:
+    return next((label for piece, label in STATEMENT_KINDS if piece in statement), "other SQL")
 
 
 @dataclass
@@ -1003,7 +984,7 @@ async def in_process_backfill(
     settings = load_settings(database_url=database_url, redis_url="unix:///x", log_level="WARNING")
     configure_logging(settings)
     engine = create_engine(settings)
-    parts, statements = PartClock(), StatementClock()
+    parts, statements = PartClock(), StatementClock(statement_kind)
     parts.wrap(JsonRpc, "logs", "fetch: eth_getLogs")
     parts.wrap(JsonRpc, "block", "headers: eth_getBlockByNumber N")
     parts.wrap(JsonRpc, "blocks", "headers: eth_getBlockByNumber batches")

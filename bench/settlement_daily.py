@@ -29,15 +29,12 @@ import os
 import resource
 import tempfile
 import time
-from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.statement_clock import StatementClock
 from db import admin, migrate
 from db.engine import create_engine, create_session_factory
 from gr8d.config import load_settings
@@ -126,30 +123,8 @@ PARTS = (
 OTHER = "other statements (lock, run record, snapshot, ...)"
 
 
-class StatementClock:
-    """Wall time of each statement the engine runs, by part (SQLAlchemy's cursor events)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-
-    @contextmanager
-    def attached(self, engine: AsyncEngine) -> Iterator[None]:
-        listeners = (("before_cursor_execute", self._before), ("after_cursor_execute", self._after))
-        for name, listener in listeners:
-            event.listen(engine.sync_engine, name, listener)
-        try:
-            yield
-        finally:
-            for name, listener in listeners:
-                event.remove(engine.sync_engine, name, listener)
-
-    def _before(self, _c: Any, _cu: Any, _s: str, _p: Any, context: Any, _m: bool) -> None:
-        context.bench_started = time.perf_counter()
-
-    def _after(self, _c: Any, _cu: Any, statement: str, _p: Any, context: Any, _m: bool) -> None:
-        text_ = " ".join(statement.split())
-        part = next((label for start, label in PARTS if text_.startswith(start)), OTHER)
-        self.seconds[part] += time.perf_counter() - context.bench_started
+def part_of(statement: str) -> str:
+    return next((label for start, label in PARTS if statement.startswith(start)), OTHER)
 
 
 async def seed(engine: AsyncEngine, users: int, executions_per_pair: int) -> None:
@@ -251,7 +226,7 @@ async def write_floor_seconds(engine: AsyncEngine) -> dict[str, float]:
 
 async def run_once(engine: AsyncEngine, number: int, executions: int) -> float:
     floor = await floor_seconds(engine)
-    clock = StatementClock()
+    clock = StatementClock(part_of)
     jobs = SettlementJobs(session_factory=create_session_factory(engine), policy=POLICY)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cpu_before = time.process_time()
