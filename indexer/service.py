@@ -11,18 +11,22 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import asyncpg
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.enums import ProjectionStatus
 from db.models import ChainBlock, IndexerCursor, IndexerReorg
 from indexer import projections
 from indexer.events import DecodedEvent, DecodeFailure
 from indexer.rpc import BlockHeader
 
 UNDECODED = "UNDECODED"
+# JSON without the spaces after separators: less to write, send and parse.
+_COMPACT = (",", ":")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,15 @@ class RawEvent:
     data: str
     json_args: dict[str, object] | None
     problem: str | None
+    # The JSONB texts COPY sends, made where the event is made (the decoding thread, while
+    # the previous batch is written) rather than in the writing transaction.
+    topics_text: str = field(init=False)
+    args_text: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "topics_text", json.dumps(self.topics, separators=_COMPACT))
+        args = None if self.json_args is None else json.dumps(self.json_args, separators=_COMPACT)
+        object.__setattr__(self, "args_text", args)
 
     @classmethod
     def of(cls, item: DecodedEvent | DecodeFailure) -> RawEvent:
@@ -117,16 +130,141 @@ _UPSERT_BLOCKS = text(
 )
 
 
-# JSON without the spaces after separators: less to write, send and parse.
-_COMPACT = (",", ":")
-
-
 def _moment(seconds: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
 
 
 async def read_cursor(session: AsyncSession, chain_id: int) -> IndexerCursor | None:
     return await session.scalar(select(IndexerCursor).where(IndexerCursor.chain_id == chain_id))
+
+
+_COPIED_COLUMNS = (
+    "id",
+    "chain_id",
+    "block_number",
+    "block_hash",
+    "block_timestamp",
+    "tx_hash",
+    "log_index",
+    "contract_address",
+    "event_name",
+    "topics",
+    "data",
+    "args",
+    "projection_status",
+    "projection_error",
+)
+
+# Ids from the table's own sequence, so that the rows COPY writes are numbered as an INSERT
+# would number them, and the projection can find them by id.
+_RESERVE_EVENT_IDS = """
+    SELECT nextval(s.sequence)
+    FROM (SELECT CAST(pg_get_serial_sequence('chain_events', 'id') AS regclass) AS sequence) AS s
+    CROSS JOIN generate_series(1, $1)
+"""
+
+_VERIFIED_WALLETS = """
+    SELECT address FROM wallets WHERE is_verified AND address = ANY(CAST($1 AS varchar[]))
+"""
+
+
+def _guessed_status(
+    event: RawEvent, *, verified: set[str], projected_next: bool
+) -> ProjectionStatus:
+    """The status an event is stored with (see write_batch): FAILED when it was not decoded;
+    with a projection to follow, the one it most likely ends with."""
+    if event.problem is not None:
+        return ProjectionStatus.FAILED
+    if not projected_next:
+        return ProjectionStatus.PENDING
+    if event.event_name in projections.RAW_ONLY_EVENTS:
+        return ProjectionStatus.RAW_ONLY
+    if event.event_name in projections.PARKED_WITHOUT_WALLET:
+        user = (event.json_args or {}).get("user")
+        if not isinstance(user, str) or user not in verified:
+            return ProjectionStatus.PARKED
+    return ProjectionStatus.APPLIED
+
+
+async def _copy_events(
+    session: AsyncSession,
+    *,
+    chain_id: int,
+    events: Sequence[RawEvent],
+    moments: Mapping[int, dt.datetime],
+    projected_next: bool,
+) -> list[int]:
+    """The events by COPY (binary, on the session's connection and transaction): a third
+    cheaper than one INSERT ... SELECT of the same rows. Fails on a row stored already."""
+    connection = await (await session.connection()).get_raw_connection()
+    driver: asyncpg.Connection = connection.driver_connection
+    users = {
+        user
+        for event in events
+        if event.event_name in projections.PARKED_WITHOUT_WALLET
+        and isinstance(user := (event.json_args or {}).get("user"), str)
+    }
+    verified = (
+        {row[0] for row in await driver.fetch(_VERIFIED_WALLETS, sorted(users))}
+        if users and projected_next
+        else set()
+    )
+    ids = sorted(row[0] for row in await driver.fetch(_RESERVE_EVENT_IDS, len(events)))
+    records = [
+        (
+            id_,
+            chain_id,
+            event.block_number,
+            event.block_hash,
+            moments[event.block_number],
+            event.tx_hash,
+            event.log_index,
+            event.contract_address,
+            event.event_name,
+            event.topics_text,
+            event.data,
+            event.args_text,
+            _guessed_status(event, verified=verified, projected_next=projected_next).value,
+            event.problem,
+        )
+        for id_, event in zip(ids, events, strict=True)
+    ]
+    await driver.copy_records_to_table("chain_events", records=records, columns=_COPIED_COLUMNS)
+    return ids
+
+
+async def _insert_events(
+    session: AsyncSession,
+    *,
+    chain_id: int,
+    events: Sequence[RawEvent],
+    moments: Mapping[int, dt.datetime],
+    projected_next: bool,
+) -> list[int]:
+    """The events not stored yet, by INSERT ... ON CONFLICT DO NOTHING; the new rows' ids."""
+    inserted = await session.scalars(
+        _INSERT_EVENTS,
+        {
+            "chain_id": chain_id,
+            "raw_only": list(projections.RAW_ONLY_EVENTS) if projected_next else [],
+            "parked_without_wallet": (
+                list(projections.PARKED_WITHOUT_WALLET) if projected_next else []
+            ),
+            "projectable": "APPLIED" if projected_next else "PENDING",
+            "block_numbers": [e.block_number for e in events],
+            "block_hashes": [e.block_hash for e in events],
+            "block_timestamps": [moments[e.block_number] for e in events],
+            "tx_hashes": [e.tx_hash for e in events],
+            "log_indexes": [e.log_index for e in events],
+            "addresses": [e.contract_address for e in events],
+            "names": [e.event_name for e in events],
+            "topics": "[" + ",".join(e.topics_text for e in events) + "]",
+            "data": [e.data for e in events],
+            "args": "[" + ",".join(e.args_text or "null" for e in events) + "]",
+            "problems": [e.problem for e in events],
+        },
+    )
+    return list(inserted)
 
 
 async def write_batch(
@@ -149,34 +287,27 @@ async def write_batch(
     without it they wait PENDING."""
     if events:
         moments = {number: _moment(header.timestamp) for number, header in blocks.items()}
-        inserted = await session.scalars(
-            _INSERT_EVENTS,
-            {
-                "chain_id": chain_id,
-                "raw_only": list(projections.RAW_ONLY_EVENTS) if projected_next else [],
-                "parked_without_wallet": (
-                    list(projections.PARKED_WITHOUT_WALLET) if projected_next else []
-                ),
-                "projectable": "APPLIED" if projected_next else "PENDING",
-                "block_numbers": [e.block_number for e in events],
-                "block_hashes": [e.block_hash for e in events],
-                "block_timestamps": [moments[e.block_number] for e in events],
-                "tx_hashes": [e.tx_hash for e in events],
-                "log_indexes": [e.log_index for e in events],
-                "addresses": [e.contract_address for e in events],
-                "names": [e.event_name for e in events],
-                # One JSON document each (jsonb_array_elements splits them): a dumps per
-                # event costs more than the insert's parsing.
-                "topics": json.dumps([e.topics for e in events], separators=_COMPACT),
-                "data": [e.data for e in events],
-                "args": json.dumps([e.json_args for e in events], separators=_COMPACT),
-                "problems": [e.problem for e in events],
-            },
-        )
-        if projected_next:
-            await projections.project_after_write(
-                session, chain_id=chain_id, event_ids=list(inserted)
+        try:
+            async with session.begin_nested():
+                ids = await _copy_events(
+                    session,
+                    chain_id=chain_id,
+                    events=events,
+                    moments=moments,
+                    projected_next=projected_next,
+                )
+        except asyncpg.UniqueViolationError:
+            # Rows of these events are stored already (they should not be: a batch's blocks
+            # follow the cursor); keep those and add the rest, as a re-written batch does.
+            ids = await _insert_events(
+                session,
+                chain_id=chain_id,
+                events=events,
+                moments=moments,
+                projected_next=projected_next,
             )
+        if projected_next:
+            await projections.project_after_write(session, chain_id=chain_id, event_ids=ids)
     headers = [*blocks.values()]
     if headers:
         await session.execute(

@@ -845,6 +845,38 @@ async def test_a_batch_stored_for_its_projection_ends_as_one_stored_pending_does
     assert [row[3] for row in tables["follows"]] == [True]
 
 
+async def test_a_batch_written_again_keeps_one_row_per_log_and_adds_only_the_new_ones(
+    session: AsyncSession,
+) -> None:
+    """Blocks already stored are never rewritten (the cursor says where the next batch
+    starts); should they be, the rows stored stay and only the new logs are added."""
+    await _strategy_four(session)
+    batch = _mixed_batch()
+    await _write(session, batch[:5])
+    await projections.project_new(
+        session, chain_id=1, first_block=1, last_block=2, finalized_block=0
+    )
+
+    await _write(session, batch)
+    await projections.project_new(
+        session, chain_id=1, first_block=1, last_block=3, finalized_block=0
+    )
+
+    stored = await statuses(session)
+    assert len(stored) == len(batch)
+    assert [status for _, status, _ in stored] == [
+        "APPLIED",
+        "PARKED",
+        "RAW_ONLY",
+        "FAILED",
+        "FAILED",
+        "APPLIED",
+        "FAILED",
+        "APPLIED",
+    ]
+    assert len((await dump(session))["staking_records"]) == 1
+
+
 async def test_a_second_write_before_the_projection_leaves_both_batches_to_project(
     session: AsyncSession,
 ) -> None:
@@ -964,3 +996,57 @@ async def test_a_fresh_event_outside_the_projected_blocks_is_projected_all_the_s
 
     assert (report.applied, report.parked) == (1, 1)
     assert [status for _, status, _ in await statuses(session)] == ["APPLIED", "PARKED"]
+
+
+async def test_a_wallets_stake_carries_from_batch_to_batch_and_an_unwind_takes_it_back(
+    session: AsyncSession,
+) -> None:
+    """Each batch starts the wallet's running stake where the last one ended (its checkpoint);
+    an unwind sets the checkpoint back to what the remaining events add up to."""
+    alice = "0x" + "ab" * 20
+    await add_person(session, "alice", alice)
+
+    def staked(block: int, name: str, g8d: int) -> service.RawEvent:
+        return _raw(block, 0, name, {"user": alice, "amount": str(g8d * G8D_WEI)})
+
+    async def index(event: service.RawEvent) -> None:
+        await _write(session, [event])
+        await projections.project_new(
+            session,
+            chain_id=1,
+            first_block=event.block_number,
+            last_block=event.block_number,
+            finalized_block=0,
+        )
+
+    async def checkpoint() -> tuple[Any, ...] | None:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT staked_wei, block_number, log_index, parked FROM staking_checkpoints"
+                    " WHERE chain_id = 1 AND wallet_address = :w"
+                ),
+                {"w": alice},
+            )
+        ).one_or_none()
+        return None if row is None else tuple(row)
+
+    async def tiers() -> list[int]:
+        found = await session.scalars(
+            select(StakingRecord.tier).order_by(StakingRecord.block_number)
+        )
+        return list(found)
+
+    await index(staked(1, "Staked", 3_000))
+    await index(staked(2, "Staked", 2_000))
+    await index(staked(3, "Withdrawn", 4_000))
+
+    assert await tiers() == [0, 1, 0]
+    assert await checkpoint() == (1_000 * G8D_WEI, 3, 0, False)
+
+    await projections.unwind_from(session, chain_id=1, block_number=3)
+    assert await checkpoint() == (5_000 * G8D_WEI, 2, 0, False)
+
+    await index(staked(3, "Staked", 15_000))
+    assert await tiers() == [0, 1, 2]
+    assert await checkpoint() == (20_000 * G8D_WEI, 3, 0, False)
