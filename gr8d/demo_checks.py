@@ -30,6 +30,7 @@ INTERNAL_TABLES = {
     "chain_events",
     "indexer_cursors",
     "indexer_reorgs",
+    "staking_checkpoints",
     "day_commits",
     "settlement_runs",
     "idempotency_keys",

@@ -958,12 +958,39 @@ _APPLY_SETTLEMENTS_CLOSED = text(
 
 # --- staking (key: wallet) -----------------------------------------------------------------
 
+
+# A wallet's staking events in chain order, after a position: (block, log index).
+def _stakes_after(wallet: str, block: str, log_index: str) -> str:
+    return f"""
+        FROM chain_events AS e
+        WHERE e.chain_id = :chain_id AND e.event_name IN {_names(STAKING_EVENTS)}
+          AND (e.args ->> 'user') = {wallet} AND e.projection_status <> 'FAILED'
+          AND (e.block_number, e.log_index) > ({block}, {log_index})
+    """
+
+
+_SIGNED_WEI = (
+    "CASE WHEN e.event_name = 'Staked' THEN 1 ELSE -1 END * CAST(e.args ->> 'amount' AS numeric)"
+)
+
+# Each wallet's running balance starts at its checkpoint when every event to project comes
+# after it and none it sums is parked (a new batch of a verified wallet), else at zero (the
+# parked events are projected again too): either way each record's tier is its wallet's stake
+# after it. The checkpoint then moves to the wallet's last event.
 _DERIVE_STAKING = text(
     f"""
     WITH keys AS (
-        SELECT k.w, wa.user_id
-        FROM (SELECT DISTINCT w FROM unnest(CAST(:wallets AS text[])) AS k(w)) AS k
+        SELECT k.w, wa.user_id, COALESCE(c.staked_wei, 0) AS staked_wei,
+               COALESCE(c.block_number, -1) AS block_number,
+               COALESCE(c.log_index, -1) AS log_index
+        FROM unnest(
+            CAST(:wallets AS text[]), CAST(:first_blocks AS bigint[]),
+            CAST(:first_logs AS integer[])
+        ) AS k(w, first_block, first_log)
         {_verified_owner("k.w")}
+        LEFT JOIN staking_checkpoints AS c
+          ON c.chain_id = :chain_id AND c.wallet_address = k.w AND NOT c.parked
+         AND (c.block_number, c.log_index) < (k.first_block, k.first_log)
     ),
     history AS (
         SELECT h.*, keys.w, keys.user_id
@@ -972,12 +999,9 @@ _DERIVE_STAKING = text(
             SELECT e.id, e.event_name, e.block_number, e.log_index, e.tx_hash,
                    {_STATUS} AS projection_status,
                    CAST(e.args ->> 'amount' AS numeric) AS wei,
-                   sum(CASE WHEN e.event_name = 'Staked' THEN 1 ELSE -1 END
-                       * CAST(e.args ->> 'amount' AS numeric))
+                   keys.staked_wei + sum({_SIGNED_WEI})
                        OVER (ORDER BY e.block_number, e.log_index) AS balance
-            FROM chain_events AS e
-            WHERE e.chain_id = :chain_id AND e.event_name IN {_names(STAKING_EVENTS)}
-              AND (e.args ->> 'user') = keys.w AND e.projection_status <> 'FAILED'
+            {_stakes_after("keys.w", "keys.block_number", "keys.log_index")}
         ) AS h
     ),
     todo AS (
@@ -1000,6 +1024,19 @@ _DERIVE_STAKING = text(
             block_number = excluded.block_number
         RETURNING 1
     ),
+    checkpoint AS (
+        INSERT INTO staking_checkpoints AS c (
+            chain_id, wallet_address, staked_wei, block_number, log_index, parked
+        )
+        SELECT DISTINCT ON (w) :chain_id, w, balance, block_number, log_index,
+               user_id IS NULL
+        FROM history
+        ORDER BY w, block_number DESC, log_index DESC
+        ON CONFLICT (chain_id, wallet_address) DO UPDATE
+        SET staked_wei = excluded.staked_wei, block_number = excluded.block_number,
+            log_index = excluded.log_index, parked = excluded.parked
+        RETURNING 1
+    ),
     outcome AS (
         SELECT id, projection_status AS current,
                CASE WHEN user_id IS NULL THEN 'PARKED' ELSE 'APPLIED' END AS status,
@@ -1010,6 +1047,39 @@ _DERIVE_STAKING = text(
     {_MARKED}
     """
 )
+
+# The checkpoints of these wallets again from their whole history, after events of theirs
+# were removed (an unwind) or refused (FAILED); a wallet with no stake event left has none.
+_FORGET_CHECKPOINTS = text(
+    """
+    DELETE FROM staking_checkpoints
+    WHERE chain_id = :chain_id AND wallet_address = ANY(CAST(:wallets AS text[]))
+    """
+)
+_REBUILD_CHECKPOINTS = text(
+    f"""
+    INSERT INTO staking_checkpoints (
+        chain_id, wallet_address, staked_wei, block_number, log_index, parked
+    )
+    SELECT :chain_id, k.w, last.staked_wei, last.block_number, last.log_index, last.parked
+    FROM (SELECT DISTINCT w FROM unnest(CAST(:wallets AS text[])) AS k(w)) AS k
+    CROSS JOIN LATERAL (
+        SELECT e.block_number, e.log_index,
+               sum({_SIGNED_WEI}) OVER (ORDER BY e.block_number, e.log_index) AS staked_wei,
+               bool_or(e.projection_status = 'PARKED') OVER () AS parked
+        {_stakes_after("k.w", "-1", "-1")}
+        ORDER BY e.block_number DESC, e.log_index DESC
+        LIMIT 1
+    ) AS last
+    """
+)
+
+
+async def _rebuild_checkpoints(session: AsyncSession, *, chain_id: int, wallets: list[str]) -> None:
+    if wallets:
+        params = {"chain_id": chain_id, "wallets": sorted(set(wallets))}
+        await session.execute(_FORGET_CHECKPOINTS, params)
+        await session.execute(_REBUILD_CHECKPOINTS, params)
 
 
 # --- raw only and refused ------------------------------------------------------------------
@@ -1084,6 +1154,35 @@ def _count_failure(
     )
 
 
+async def _mark_failed(
+    session: AsyncSession,
+    refused: Sequence[tuple[_Event, str]],
+    report: ProjectionReport,
+    chain_id: int,
+    fresh: FreshEvents = NOT_FRESH,
+) -> None:
+    """These events FAILED for these reasons; a refused stake leaves its wallet's balance."""
+    await _run(
+        session,
+        _MARK_FAILED,
+        {"ids": [e.id for e, _ in refused], "errors": [r for _, r in refused]},
+        report,
+        chain_id,
+        fresh,
+    )
+    await _rebuild_checkpoints(
+        session, chain_id=chain_id, wallets=_stakers(event for event, _ in refused)
+    )
+
+
+def _stakers(events: Iterable[_Event]) -> list[str]:
+    return [
+        user
+        for event in events
+        if event.name in STAKING_EVENTS and isinstance(user := event.args.get("user"), str)
+    ]
+
+
 def _strategy_ids(events: Iterable[_Event]) -> list[int]:
     return sorted({int(event.arg("strategyId")) for event in events})
 
@@ -1115,14 +1214,7 @@ async def _project(
     after it, settlements' payments after their creation."""
     refused = [(event, reason) for event in events if (reason := _refusal(event))]
     if refused:
-        await _run(
-            session,
-            _MARK_FAILED,
-            {"ids": [e.id for e, _ in refused], "errors": [r for _, r in refused]},
-            report,
-            chain_id,
-            fresh,
-        )
+        await _mark_failed(session, refused, report, chain_id, fresh)
     skipped = {event.id for event, _ in refused}
     seeds = [event for event in events if event.id not in skipped]
     by_name = {
@@ -1225,11 +1317,18 @@ async def _project(
         )
     stakes = named(*STAKING_EVENTS)
     if stakes:
+        first: dict[str, tuple[int, int]] = {}
+        for event in stakes:
+            at = (event.block_number, event.log_index)
+            first[event.arg("user")] = min(first.get(event.arg("user"), at), at)
+        wallets = sorted(first)
         await _run(
             session,
             _DERIVE_STAKING,
             {
-                "wallets": sorted({event.arg("user") for event in stakes}),
+                "wallets": wallets,
+                "first_blocks": [first[w][0] for w in wallets],
+                "first_logs": [first[w][1] for w in wallets],
                 "finalized": finalized_block,
             },
             report,
@@ -1273,9 +1372,7 @@ async def _project_guarded(
             await session.execute(_DEMOTE_FRESH, fresh.params)
         if len(events) == 1:
             reason = " ".join(str(refused.orig).split())[:500]
-            await _run(
-                session, _MARK_FAILED, {"ids": [events[0].id], "errors": [reason]}, report, chain_id
-            )
+            await _mark_failed(session, [(events[0], reason)], report, chain_id)
             return
         middle = len(events) // 2
         for half in (events[:middle], events[middle:]):
@@ -1457,6 +1554,7 @@ async def unwind_from(session: AsyncSession, *, chain_id: int, block_number: int
     await session.execute(_DELETE_EVENTS, where)
     await session.execute(_DELETE_BLOCKS, where)
 
+    await _rebuild_checkpoints(session, chain_id=chain_id, wallets=_stakers(removed))
     keyed = [event for event in removed if event.args and _refusal(event) is None]
     report = ProjectionReport()
 

@@ -10,6 +10,7 @@ from db.models.internal import (
     IndexerCursor,
     IndexerReorg,
     SettlementRun,
+    StakingCheckpoint,
 )
 from db.models.keys import Credential, Ohlcv
 from db.models.settlements import AuthorRoyalty, Settlement
@@ -35,6 +36,7 @@ __all__ = [
     "Ohlcv",
     "Settlement",
     "SettlementRun",
+    "StakingCheckpoint",
     "StakingRecord",
     "Strategy",
     "StrategyRegistration",

@@ -151,6 +151,26 @@ class ChainEvent(Base):
     created_at: Mapped[dt.datetime] = created_at()
 
 
+class StakingCheckpoint(Base):
+    """A wallet's stake on one chain after one of its staking events: the sum of its non-FAILED
+    Staked amounts less its Withdrawn amounts up to (block_number, log_index).
+
+    The staking projection starts each wallet's running balance here instead of summing its
+    whole history every batch, unless some of the events it sums are parked (`parked`: the
+    wallet was no verified one's): their records are still to be written, with tiers from the
+    whole history. Derived from chain_events: an unwind, or a stake refused after it was
+    summed, rebuilds the checkpoints of the wallets concerned from what remains."""
+
+    __tablename__ = "staking_checkpoints"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    wallet_address: Mapped[str] = mapped_column(Text, primary_key=True)
+    staked_wei: Mapped[Decimal] = mapped_column(Numeric, nullable=False)
+    block_number: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    log_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    parked: Mapped[bool] = mapped_column(nullable=False)
+
+
 class IndexerCursor(Base):
     __tablename__ = "indexer_cursors"
 
