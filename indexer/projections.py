@@ -92,9 +92,10 @@ Decisions where chain.md is silent or unsafe:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 import structlog
 from sqlalchemy import text
@@ -194,10 +195,15 @@ class FreshEvents:
 
 NOT_FRESH = FreshEvents(0, -1)
 _FRESH_KEY = "gr8d.indexer.fresh_events"
+_STORED_KEY = "gr8d.indexer.stored_events"
 
 
 async def project_after_write(
-    session: AsyncSession, *, chain_id: int, event_ids: Sequence[int]
+    session: AsyncSession,
+    *,
+    chain_id: int,
+    event_ids: Sequence[int],
+    stored: Sequence[StoredEvent] | None = None,
 ) -> None:
     """A writer stored these events of a chain with the status it guesses they end with
     (APPLIED, or PARKED for PARKED_WITHOUT_WALLET events of a wallet that is not verified)
@@ -207,8 +213,10 @@ async def project_after_write(
     The projection tells them apart by their ids, which one insert numbers in a row; should
     they not be one run (another writer's rows between them), or should a previous write not
     have been projected yet, those are stored PENDING instead, as a writer without this
-    promise stores them."""
+    promise stores them. A writer that passes the rows it stored (`stored`, as they are in
+    the table) spares project_new reading them back."""
     previous = session.info.pop((_FRESH_KEY, chain_id), None)
+    session.info.pop((_STORED_KEY, chain_id), None)
     if previous is not None:
         await session.execute(
             _DEMOTE_WRITTEN, {"ids": list(range(previous.first, previous.last + 1))}
@@ -218,6 +226,8 @@ async def project_after_write(
     first, last = min(event_ids), max(event_ids)
     if last - first + 1 == len(event_ids):
         session.info[(_FRESH_KEY, chain_id)] = FreshEvents(first, last)
+        if stored is not None:
+            session.info[(_STORED_KEY, chain_id)] = stored
     else:
         await session.execute(_DEMOTE_WRITTEN, {"ids": list(event_ids)})
 
@@ -266,6 +276,42 @@ def _event_of(row: Any) -> _Event:
     id_, chain_id, block_number, log_index, tx_hash, name, status, error = values[:8]
     args = dict(zip(_ARG_NAMES, values[9:], strict=True)) if values[8] else {}
     return _Event(id_, chain_id, block_number, log_index, tx_hash, name, status, error, args)
+
+
+# A chain_events row as a writer stored it (for project_after_write).
+StoredEvent: TypeAlias = _Event
+
+
+def stored_event(
+    *,
+    id_: int,
+    chain_id: int,
+    block_number: int,
+    log_index: int,
+    tx_hash: str,
+    name: str,
+    status: str,
+    error: str | None,
+    arguments: Mapping[str, str | None] | None,
+) -> StoredEvent:
+    """The row as project_new would read it back; `arguments` from :func:`projected_arguments`
+    of the args stored (None: stored without args)."""
+    args = dict(arguments) if arguments is not None else {}
+    return _Event(id_, chain_id, block_number, log_index, tx_hash, name, status, error, args)
+
+
+def projected_arguments(json_args: Mapping[str, object] | None) -> dict[str, str | None] | None:
+    """What ``args ->> name`` gives for each argument the projections read."""
+    if json_args is None:
+        return None
+    return {name: _as_text(json_args.get(name)) for name in _ARG_NAMES}
+
+
+def _as_text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    # jsonb's text form of a non-string value (none of the arguments read is one).
+    return json.dumps(value)
 
 
 def _verified_owner(address: str) -> str:
@@ -377,13 +423,17 @@ _STATUS = (
 
 # --- reading events ------------------------------------------------------------------------
 
-_IN_RANGE = text(
-    f"""
+_NOT_FRESH_IN_RANGE = f"""
     SELECT {_EVENT_COLUMNS}
     FROM chain_events AS e
     WHERE e.chain_id = :chain_id AND e.block_number BETWEEN :first_block AND :last_block
       AND e.projection_status IN ('PENDING', 'FAILED')
       AND e.id NOT BETWEEN CAST(:fresh_first AS bigint) AND CAST(:fresh_last AS bigint)
+"""
+_IN_RANGE_NOT_FRESH = text(_NOT_FRESH_IN_RANGE)
+_IN_RANGE = text(
+    f"""
+    {_NOT_FRESH_IN_RANGE}
     UNION ALL
     -- Fresh rows wherever they are: none may stay as the writer guessed unchecked. (Found
     -- by id alone: the chain's whole index need not be read to confirm their chain.)
@@ -1402,16 +1452,18 @@ async def project_new(
     in chain order; staking records of blocks <= finalized_block are CONFIRMED at once.
     Events the decoder already refused (FAILED) are counted and logged in the report."""
     fresh = session.info.pop((_FRESH_KEY, chain_id), NOT_FRESH)
-    rows = await session.execute(
-        _IN_RANGE,
-        {
-            "chain_id": chain_id,
-            "first_block": first_block,
-            "last_block": last_block,
-            **fresh.params,
-        },
-    )
-    events = [_event_of(row) for row in rows]
+    stored: Sequence[_Event] | None = session.info.pop((_STORED_KEY, chain_id), None)
+    params = {
+        "chain_id": chain_id,
+        "first_block": first_block,
+        "last_block": last_block,
+        **fresh.params,
+    }
+    if stored is None:
+        events = [_event_of(row) for row in await session.execute(_IN_RANGE, params)]
+    else:
+        earlier = [_event_of(row) for row in await session.execute(_IN_RANGE_NOT_FRESH, params)]
+        events = sorted([*earlier, *stored], key=lambda e: (e.block_number, e.log_index))
     report = ProjectionReport()
     for event in events:
         if event.status == ProjectionStatus.FAILED:

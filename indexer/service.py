@@ -47,11 +47,14 @@ class RawEvent:
     # the previous batch is written) rather than in the writing transaction.
     topics_text: str = field(init=False)
     args_text: str | None = field(init=False)
+    # The arguments as the projection reads them from the stored row.
+    projected_args: dict[str, str | None] | None = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "topics_text", json.dumps(self.topics, separators=_COMPACT))
         args = None if self.json_args is None else json.dumps(self.json_args, separators=_COMPACT)
         object.__setattr__(self, "args_text", args)
+        object.__setattr__(self, "projected_args", projections.projected_arguments(self.json_args))
 
     @classmethod
     def of(cls, item: DecodedEvent | DecodeFailure) -> RawEvent:
@@ -193,9 +196,10 @@ async def _copy_events(
     events: Sequence[RawEvent],
     moments: Mapping[int, dt.datetime],
     projected_next: bool,
-) -> list[int]:
+) -> list[projections.StoredEvent]:
     """The events by COPY (binary, on the session's connection and transaction): a third
-    cheaper than one INSERT ... SELECT of the same rows. Fails on a row stored already."""
+    cheaper than one INSERT ... SELECT of the same rows. Returns the rows as stored; fails on
+    a row stored already."""
     connection = await (await session.connection()).get_raw_connection()
     driver: asyncpg.Connection = connection.driver_connection
     users = {
@@ -210,6 +214,10 @@ async def _copy_events(
         else set()
     )
     ids = sorted(row[0] for row in await driver.fetch(_RESERVE_EVENT_IDS, len(events)))
+    statuses = [
+        _guessed_status(event, verified=verified, projected_next=projected_next).value
+        for event in events
+    ]
     records = [
         (
             id_,
@@ -224,13 +232,26 @@ async def _copy_events(
             event.topics_text,
             event.data,
             event.args_text,
-            _guessed_status(event, verified=verified, projected_next=projected_next).value,
+            status,
             event.problem,
         )
-        for id_, event in zip(ids, events, strict=True)
+        for id_, event, status in zip(ids, events, statuses, strict=True)
     ]
     await driver.copy_records_to_table("chain_events", records=records, columns=_COPIED_COLUMNS)
-    return ids
+    return [
+        projections.stored_event(
+            id_=id_,
+            chain_id=chain_id,
+            block_number=event.block_number,
+            log_index=event.log_index,
+            tx_hash=event.tx_hash,
+            name=event.event_name,
+            status=status,
+            error=event.problem,
+            arguments=event.projected_args,
+        )
+        for id_, event, status in zip(ids, events, statuses, strict=True)
+    ]
 
 
 async def _insert_events(
@@ -287,18 +308,21 @@ async def write_batch(
     without it they wait PENDING."""
     if events:
         moments = {number: _moment(header.timestamp) for number, header in blocks.items()}
+        stored: list[projections.StoredEvent] | None
         try:
             async with session.begin_nested():
-                ids = await _copy_events(
+                stored = await _copy_events(
                     session,
                     chain_id=chain_id,
                     events=events,
                     moments=moments,
                     projected_next=projected_next,
                 )
+            ids = [event.id for event in stored]
         except asyncpg.UniqueViolationError:
             # Rows of these events are stored already (they should not be: a batch's blocks
             # follow the cursor); keep those and add the rest, as a re-written batch does.
+            stored = None
             ids = await _insert_events(
                 session,
                 chain_id=chain_id,
@@ -307,7 +331,9 @@ async def write_batch(
                 projected_next=projected_next,
             )
         if projected_next:
-            await projections.project_after_write(session, chain_id=chain_id, event_ids=ids)
+            await projections.project_after_write(
+                session, chain_id=chain_id, event_ids=ids, stored=stored
+            )
     headers = [*blocks.values()]
     if headers:
         await session.execute(
