@@ -7,17 +7,15 @@ import functools
 import hmac
 
 from aiohttp import web
-from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.errors import InvalidToken
 from accounts.sessions import AccessTokenState
 from accounts.tokens import AccessClaims, decode_access_token
+from api import caller
 from api.problems import Problem, unauthenticated
 from api.ratelimit import PresentedToken
 from api.registry import Access, Principal, SignedInUser
-from db.models import User
-from db.statements import BoundSelect, fetch_rows
 from gr8d.config import Settings
 
 
@@ -77,47 +75,31 @@ async def authenticate(
     access: Access,
     token_state: AccessTokenState | None,
     session: AsyncSession,
+    defer_row_check: bool = False,
 ) -> Principal:
-    """The caller, from its credentials and (for a user's token) the token's Redis state."""
+    """The caller, from its credentials and (for a user's token) the token's Redis state.
+
+    With `defer_row_check` (a read-only route for users) the caller's row is checked later in
+    the request, before it is answered (api/caller.py); otherwise here."""
     if isinstance(credentials, Problem):
         raise credentials
     if isinstance(credentials, Principal):
         return credentials
     if token_state is None:
         raise RuntimeError("a user's token is admitted only with its Redis state")
-    principal = await signed_in_user(credentials, token_state=token_state, session=session)
-    if access in {Access.ADMIN, Access.SERVICE_OR_ADMIN} and not (
-        principal.user is not None and principal.user.is_superuser
-    ):
-        raise Problem(403, "ADMIN_ONLY", "this route is for administrators")
-    return principal
-
-
-async def signed_in_user(
-    presented: PresentedToken, *, token_state: AccessTokenState, session: AsyncSession
-) -> Principal:
-    """A valid access token of an active user, neither logged out nor issued before its
-    user's sessions were revoked (password change, logout everywhere); 401 otherwise."""
-    claims = presented.claims
+    claims = credentials.claims
     refusal = token_state.refusal(claims.issued_at)
     if refusal is not None:
         raise unauthenticated(refusal)
-    # A statement built once, run without the ORM (db/statements.py): session.get costs
-    # several times as much, on every request.
-    rows = await fetch_rows(session, BoundSelect(_caller_statement(), {"user_id": claims.user_id}))
-    found = rows[0] if rows else None
-    if found is None or not found.is_active:
-        raise unauthenticated("the account is not active")
+    if defer_row_check and access is Access.USER:
+        caller.defer(session, claims.user_id)
+    else:
+        row = await caller.active_caller(session, claims.user_id)
+        if access in {Access.ADMIN, Access.SERVICE_OR_ADMIN} and not row.is_superuser:
+            raise Problem(403, "ADMIN_ONLY", "this route is for administrators")
     return Principal(
-        user=SignedInUser(id=claims.user_id, is_superuser=found.is_superuser),
-        access_token=presented.token,
+        user=SignedInUser(id=claims.user_id),
+        access_token=credentials.token,
         token_id=claims.token_id,
         token_seconds_left=claims.seconds_left(),
-    )
-
-
-@functools.cache
-def _caller_statement() -> Select[bool, bool]:
-    return select(User.is_active, User.is_superuser).where(
-        User.id == bindparam("user_id", type_=User.id.type)
     )

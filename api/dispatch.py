@@ -10,14 +10,15 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import context, idempotency
+from api import caller, context, idempotency
 from api.authentication import authenticate, read_credentials
 from api.client_ip import client_ip, trusted_networks
 from api.problems import FieldError, Problem, validation_problem
 from api.ratelimit import PresentedToken, RateLimit
-from api.registry import Call, Endpoint
+from api.registry import Call, Endpoint, Principal
 from gr8d.config import Settings
 
 JSON = "application/json"
@@ -209,31 +210,50 @@ def aiohttp_handler(endpoint: Endpoint) -> Any:
         )
         async with _request_session(app, read_only=endpoint.read_only) as session:
             principal = await authenticate(
-                credentials, access=endpoint.access, token_state=token_state, session=session
-            )
-            arguments = _path_arguments(endpoint, request)
-            if endpoint.query is not None:
-                arguments["query"] = _query_argument(endpoint.query, request)
-            if endpoint.body is not None:
-                arguments["body"] = await _body_argument(endpoint.body, request)
-            call = Call(
-                request=request,
-                settings=settings,
-                redis=redis,
+                credentials,
+                access=endpoint.access,
+                token_state=token_state,
                 session=session,
-                client_ip=ip,
-                principal=principal,
+                defer_row_check=endpoint.read_only,
             )
-            if endpoint.idempotent:
-                # The key row and the handler's effect commit in this one transaction.
-                response = await idempotency.run_once(
-                    call, lambda: respond(endpoint, call, arguments)
-                )
-            else:
-                response = await respond(endpoint, call, arguments)
+            try:
+                call, response = await _run(endpoint, request, session, redis, ip, principal)
+            except Exception:
+                # An inactive caller is told so, not what the handler found wrong.
+                await caller.confirm(session)
+                raise
+            await caller.confirm(session)
         for hook in call.response_hooks:
             hook(response)
         return response
 
     handle.__name__ = endpoint.operation_id
     return handle
+
+
+async def _run(
+    endpoint: Endpoint,
+    request: web.Request,
+    session: AsyncSession,
+    redis: Redis,
+    ip: str,
+    principal: Principal,
+) -> tuple[Call, web.StreamResponse]:
+    """Validate the request's arguments and run the handler in the request's session."""
+    arguments = _path_arguments(endpoint, request)
+    if endpoint.query is not None:
+        arguments["query"] = _query_argument(endpoint.query, request)
+    if endpoint.body is not None:
+        arguments["body"] = await _body_argument(endpoint.body, request)
+    call = Call(
+        request=request,
+        settings=request.app[context.SETTINGS],
+        redis=redis,
+        session=session,
+        client_ip=ip,
+        principal=principal,
+    )
+    if endpoint.idempotent:
+        # The key row and the handler's effect commit in this one transaction.
+        return call, await idempotency.run_once(call, lambda: respond(endpoint, call, arguments))
+    return call, await respond(endpoint, call, arguments)

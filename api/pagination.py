@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import BindParameter, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import caller
 from db.statements import BoundSelect, fetch_rows
 
 Item = TypeVar("Item")
@@ -54,27 +55,38 @@ async def paginate(
     `count(*) OVER ()`: that makes it read and sort every row of a long list in full instead of
     keeping the top of it: 7-9 ms for 15,750 public strategies where this, like a count and a
     page queried apart, takes 5.8 ms.) Only a page past the end, with no row to carry the
-    total, costs a second query. `convert` gets what `statement` selects: the entity when it
-    selects one, else the row (the total rides on it, named TOTAL_COLUMN)."""
+    total, costs a second query. When the request's caller is still to be checked (a read-only
+    route, api/caller.py) every row also carries the caller's `is_active`, and a page of rows
+    settles the check. `convert` gets what `statement` selects: the entity when it selects one,
+    else the row (the total rides on it, named TOTAL_COLUMN)."""
     base, params = (
         (statement.statement, dict(statement.params))
         if isinstance(statement, BoundSelect)
         else (statement, {})
     )
     paging = _paging(base)
-    window = {_OFFSET: (query.page - 1) * query.size, _SIZE: query.size}
-    if isinstance(statement, BoundSelect):
-        rows = await fetch_rows(session, BoundSelect(paging.page, params | window))
+    check = caller.pending(session)
+    window: dict[str, Any] = {_OFFSET: (query.page - 1) * query.size, _SIZE: query.size}
+    if check is None:
+        page_statement, extra_columns = paging.page, 1
     else:
-        rows = (await session.execute(paging.page, window)).all()
+        page_statement, extra_columns = paging.page_with_caller, 2
+        window[caller.CALLER_PARAM] = check.user_id
+    if isinstance(statement, BoundSelect):
+        rows = await fetch_rows(session, BoundSelect(page_statement, params | window))
+    else:
+        rows = (await session.execute(page_statement, params | window)).all()
     if rows:
-        total = int(rows[0][-1])
+        if check is not None:
+            check.settle(rows[0][-1])
+        total = int(rows[0][-extra_columns])
     elif query.page == 1:
         total = 0
     else:
         total = await session.scalar(paging.count, params) or 0
-    # (Each row is what the statement selects and the total.)
-    items = [convert(row[0] if len(row) == 2 else row) for row in rows]
+    # (Each row is what the statement selects and the extra columns.)
+    entity = len(rows[0]) == 1 + extra_columns if rows else False
+    items = [convert(row[0] if entity else row) for row in rows]
     page: Page[Any] = Page.of(items, total=total, query=query)
     return page
 
@@ -86,6 +98,7 @@ _SIZE = "paginate_size"
 @dataclass(frozen=True, slots=True)
 class _Paging:
     page: Select[*tuple[Any, ...]]  # the total on each row, the window as bind parameters
+    page_with_caller: Select[*tuple[Any, ...]]  # and then the caller's is_active
     count: Select[int]
 
 
@@ -98,10 +111,14 @@ def _paging(statement: Select[*tuple[Any, ...]]) -> _Paging:
     found = _PAGINGS.get(statement)
     if found is None:
         count = select(func.count()).select_from(statement.order_by(None).subquery())
-        page = (
-            statement.add_columns(count.scalar_subquery().label(TOTAL_COLUMN))
-            .offset(bindparam(_OFFSET))
-            .limit(bindparam(_SIZE))
+        with_total = statement.add_columns(count.scalar_subquery().label(TOTAL_COLUMN))
+        offset: BindParameter[Any] = bindparam(_OFFSET)
+        size: BindParameter[Any] = bindparam(_SIZE)
+        found = _PAGINGS[statement] = _Paging(
+            page=with_total.offset(offset).limit(size),
+            page_with_caller=with_total.add_columns(caller.is_active_column())
+            .offset(offset)
+            .limit(size),
+            count=count,
         )
-        found = _PAGINGS[statement] = _Paging(page=page, count=count)
     return found

@@ -45,10 +45,10 @@ class Access(StrEnum):
 @dataclass(frozen=True, slots=True)
 class SignedInUser:
     """A signed-in caller as authentication reads it: what every handler needs of the caller
-    (`Call.load_user()` gives the whole row)."""
+    (`Call.load_user()` gives the whole row; whether they may use the admin routes is settled
+    before a handler runs)."""
 
     id: uuid.UUID
-    is_superuser: bool
 
 
 @dataclass(frozen=True, slots=True)
