@@ -13,8 +13,9 @@ Staked, Withdrawn         wallet             one ``staking_records`` row per eve
                                              owner of the verified wallet: amount in G8D
                                              (wei x 10^-18, exact), tier of the wallet's
                                              running balance (Σ Staked − Σ Withdrawn, in
-                                             chain order) after the event; CONFIRMED when
-                                             the block is final, else PENDING
+                                             chain order) after the event, carried from
+                                             batch to batch in ``staking_checkpoints``;
+                                             CONFIRMED when the block is final, else PENDING
 StrategyCreated           metadata URI       the registration with that URI: REGISTERED by
                                              the first creation (chain order) from a
                                              verified wallet of the strategy's owner, with
@@ -63,8 +64,8 @@ batch inside SAVEPOINTs until the one event that causes it is marked FAILED.
 Each event is written once where possible: the indexer's writer (service.write_batch,
 :func:`project_after_write`) stores a batch's events with the status they most likely end
 with (RAW_ONLY, APPLIED, or PARKED for a stake or follow of a wallet that is not verified)
-and :func:`project_new`, in the same transaction, reads those fresh rows as PENDING, decides
-as it would for PENDING rows, and updates only the ones the guess got wrong (an update of
+and :func:`project_new`, in the same transaction, takes those fresh rows (as the writer hands
+them over, else read back) as PENDING, decides as it would for PENDING rows, and updates only the ones the guess got wrong (an update of
 chain_events cannot be HOT: the unprojected index covers projection_status).
 
 Because a key's state is derived from its remaining events, replaying parked events and
@@ -833,7 +834,8 @@ _APPLY_DAY_COMMITS = text(
                lower(e.args ->> 'rootHash') AS root,
                {_bigint("e.args ->> 'strategyId'")} AS s,
                {_bigint("e.args ->> 'dayIndex'")} AS day_index
-        FROM unnest(CAST(:ids AS bigint[])) AS k(id) JOIN chain_events AS e ON e.id = k.id
+        FROM unnest(CAST(:ids AS bigint[])) AS k(id)
+        CROSS JOIN LATERAL (SELECT * FROM chain_events AS e WHERE e.id = k.id OFFSET 0) AS e
     ),
     linked AS (
         SELECT ev.*, r.strategy_id, d.id AS commit_id, lower(d.merkle_root) AS our_root
@@ -905,7 +907,8 @@ _APPLY_SETTLEMENTS_CREATED = text(
                CAST(e.args ->> 'settlementId' AS numeric) AS onchain_id,
                {_bigint("e.args ->> 'strategyId'")} AS s,
                {_bigint("e.args ->> 'dayIndex'")} AS day_index
-        FROM unnest(CAST(:ids AS bigint[])) AS k(id) JOIN chain_events AS e ON e.id = k.id
+        FROM unnest(CAST(:ids AS bigint[])) AS k(id)
+        CROSS JOIN LATERAL (SELECT * FROM chain_events AS e WHERE e.id = k.id OFFSET 0) AS e
     ),
     owners AS MATERIALIZED (
         -- Each wallet's owner looked up once, then joined by hash.
@@ -965,7 +968,8 @@ _APPLY_SETTLEMENTS_CLOSED = text(
                e.block_timestamp,
                e.block_number, e.log_index,
                CAST(e.args ->> 'settlementId' AS numeric) AS onchain_id
-        FROM unnest(CAST(:ids AS bigint[])) AS k(id) JOIN chain_events AS e ON e.id = k.id
+        FROM unnest(CAST(:ids AS bigint[])) AS k(id)
+        CROSS JOIN LATERAL (SELECT * FROM chain_events AS e WHERE e.id = k.id OFFSET 0) AS e
     ),
     linked AS (
         SELECT ev.*, s.id AS settlement_id, s.status AS settlement_status, s.paid_via
