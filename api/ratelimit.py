@@ -3,10 +3,12 @@ and the Redis state of the caller's access token, both in one Redis round trip (
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError, RedisError
 
 from accounts import redis_keys
 from accounts.sessions import REVOKED_BEFORE, AccessTokenState, kept_field
@@ -55,11 +57,61 @@ class PresentedToken:
     claims: AccessClaims
 
 
+Reply = list[Any]
+_Waiting = tuple[list[str], list[Any], "asyncio.Future[Reply]"]
+
+
 class Gate:
-    """Admits requests; built once per app (the script's digest is computed once)."""
+    """Admits requests; built once per app (the script's digest is computed once).
+
+    The scripts of the requests that reach the gate in one turn of the event loop go to Redis
+    together, in one pipeline: one write and one read for all of them instead of one each
+    (under load a dozen requests share them, and each write to a local socket costs ~25-45 us
+    of CPU). Each is still its own atomic script, answered to its own request; a failure to
+    reach Redis fails each of them (503, fail closed)."""
 
     def __init__(self, redis: Redis) -> None:
+        self._redis = redis
         self._admit = redis.register_script(_ADMIT)
+        self._waiting: list[_Waiting] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def _run_script(self, keys: list[str], args: list[Any]) -> asyncio.Future[Reply]:
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[Reply] = loop.create_future()
+        if not self._waiting:
+            # Runs once every request already running in this turn has queued its script.
+            loop.call_soon(self._send_waiting)
+        self._waiting.append((keys, args, reply))
+        return reply
+
+    def _send_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        sending = asyncio.ensure_future(self._send(waiting))
+        self._sending.add(sending)  # a task nothing refers to may be collected mid-way
+        sending.add_done_callback(self._sending.discard)
+
+    async def _send(self, waiting: list[_Waiting]) -> None:
+        try:
+            if len(waiting) == 1:
+                keys, args, reply = waiting[0]
+                _answer(reply, await self._admit(keys=keys, args=args))
+                return
+            async with self._redis.pipeline(transaction=False) as pipeline:
+                for keys, args, _ in waiting:
+                    pipeline.evalsha(self._admit.sha, len(keys), *keys, *args)
+                replies = await pipeline.execute(raise_on_error=False)
+            for (keys, args, reply), answer in zip(waiting, replies, strict=True):
+                if isinstance(answer, NoScriptError):
+                    # Redis lost its scripts (restarted): the script object loads it again.
+                    answer = await self._admit(keys=keys, args=args)
+                _answer(reply, answer)
+        except BaseException as error:
+            for *_, reply in waiting:
+                if not reply.done():
+                    reply.set_exception(_failure(error))
+            if not isinstance(error, Exception):
+                raise
 
     async def admit(
         self, *, rule: RateLimit | None, ip: str, presented: PresentedToken | None
@@ -80,7 +132,7 @@ class Gate:
                 redis_keys.sessions_revoked(claims.user_id),
             ]
             args[1:] = [REVOKED_BEFORE, kept_field(claims.token_id)]
-        count, ttl, blacklisted, before, kept = await self._admit(keys=keys, args=args)
+        count, ttl, blacklisted, before, kept = await self._run_script(keys, args)
         if rule is not None and int(count) > rule.limit:
             raise Problem(
                 429,
@@ -95,3 +147,21 @@ class Gate:
             revoked_before=None if before is None else int(before),
             kept=kept is not None,
         )
+
+
+def _answer(reply: asyncio.Future[Reply], answer: Any) -> None:
+    if reply.done():
+        return  # its request was cancelled
+    if isinstance(answer, Exception):
+        reply.set_exception(answer)
+    else:
+        reply.set_result(answer)
+
+
+def _failure(error: BaseException) -> RedisError:
+    """What each waiting request raises when its batch failed: a RedisError (503, fail closed)
+    whatever the batch met, each its own (one exception object raised in many tasks would
+    collect all their tracebacks)."""
+    failure = RedisError(f"the rate-limit and token check failed: {error!r}")
+    failure.__cause__ = error
+    return failure
