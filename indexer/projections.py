@@ -729,7 +729,7 @@ _DERIVE_FOLLOWS = text(
         -- Wallets and strategies are looked up once each, then joined by hash: a batch
         -- names the same few hundred of them thousands of times.
         SELECT wa.address, wa.user_id FROM wallets AS wa
-        WHERE wa.address = ANY(CAST(:wallets AS text[])) AND wa.is_verified
+        WHERE wa.address = ANY(SELECT DISTINCT w FROM seed) AND wa.is_verified
     ),
     owner_pairs AS (
         SELECT DISTINCT o.user_id AS follower, seed.s
