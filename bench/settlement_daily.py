@@ -114,10 +114,9 @@ PARTS = (
         "CREATE TEMPORARY TABLE day_settlement_rows",
         "steps 1-5: volumes, tiers, fees into a temp table",
     ),
-    ("SELECT user_id, balance FROM credits", "ledger: lock the accounts"),
-    ("INSERT INTO settlements", "insert settlements (postings built meanwhile)"),
-    ("SELECT t.user_id, t.type, t.reference_id", "ledger: check the references"),
-    ("WITH posted AS", "ledger: postings and balances"),
+    ("SELECT w.user_id, c.balance", "ledger: lock the accounts"),
+    ("INSERT INTO settlements", "insert settlements"),
+    ("WITH selected AS MATERIALIZED", "ledger: postings and balances"),
     ("INSERT INTO day_commits", "step 8: insert day commits"),
 )
 OTHER = "other statements (lock, run record, snapshot, ...)"
@@ -250,7 +249,7 @@ async def run_once(engine: AsyncEngine, number: int, executions: int) -> float:
         print(f"    {clock.seconds.get(label, 0.0):6.2f}  {label}")
     between = seconds - sum(clock.seconds.values())
     print(
-        f"    {between:6.2f}  Python between them: unsettled rows (read through the driver), "
+        f"    {between:6.2f}  Python between them: the fees to collect (read through the driver), "
         "step 7's walk, waiting on the roots"
     )
     writes = await write_floor_seconds(engine)

@@ -4,17 +4,21 @@ Everything runs inside the caller's transaction. `open_batch()` locks the users'
 rows first, so postings for one user are serialized across connections and replicas; with the
 lock held a batch refuses a repeated (user, type, reference) and any posting that would make a
 balance negative, then appends the ledger rows and moves the balances in one statement.
-`post()` is a batch of one. The partial UNIQUE index and the `balance >= 0` CHECK stay behind
-it as the database's final guard.
+`post()` is a batch of one. A large set of postings that PostgreSQL can select itself (the daily
+settlement's fees) goes through `lock_selected_accounts()` and `post_selected()` instead, so the
+rows never travel through Python. The partial UNIQUE index and the `balance >= 0` CHECKs stay
+behind it all as the database's final guard.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import TextClause, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -272,6 +276,137 @@ async def _refuse_posted(session: AsyncSession, keys: Sequence[ReferenceKey]) ->
     ).first()
     if found is not None:
         raise AlreadyPosted(found.user_id, TransactionType(found.type), found.reference_id)
+
+
+# --- postings selected by PostgreSQL --------------------------------------------------------
+
+
+def _lock_selected_statement(users: str) -> TextClause:
+    """Locks the accounts of the users `users` selects, one by one in id order (the order of
+    open_batch, so the two never deadlock); a user without an account comes out with a NULL
+    balance."""
+    return text(
+        f"""
+        SELECT w.user_id, c.balance
+        FROM (SELECT DISTINCT user_id FROM ({users}) AS u(user_id) ORDER BY user_id) AS w
+        LEFT JOIN LATERAL (
+            SELECT balance FROM credits WHERE credits.user_id = w.user_id FOR UPDATE
+        ) AS c ON true
+        """
+    )
+
+
+async def lock_selected_accounts(
+    session: AsyncSession, users: str, parameters: Mapping[str, Any] | None = None
+) -> dict[uuid.UUID, int]:
+    """Lock the accounts of the users a query selects and return their balances, like
+    `open_batch` without sending the ids: `users` is SQL selecting one column of user ids
+    (duplicates are fine), with `parameters` bound. NoCreditAccount when one has no account."""
+    rows = await session.execute(_lock_selected_statement(users), dict(parameters or {}))
+    balances: dict[uuid.UUID, int] = {}
+    for user_id, balance in rows:
+        if balance is None:
+            raise NoCreditAccount(user_id)
+        balances[user_id] = balance
+    return balances
+
+
+def _post_selected_statement(postings: str) -> TextClause:
+    """Appends the postings `postings` selects in the order of its column `n` (so `seq` follows
+    it), each with its account's running balance, and moves every account to its final
+    balance; the accounts are locked first in id order (already held when the caller locked
+    them). When a posting would be refused, nothing is written and the first such one comes
+    back: its user, the balance before it (NULL: no account) and its amount."""
+    return text(
+        f"""
+        WITH selected AS MATERIALIZED (
+            SELECT row_number() OVER (ORDER BY q.n) AS k, q.user_id,
+                   CAST(q.amount AS bigint) AS amount, CAST(q.type AS varchar) AS type,
+                   CAST(q.reference_id AS uuid) AS reference_id,
+                   CAST(q.description AS text) AS description
+            FROM ({postings}) AS q
+        ),
+        accounts AS MATERIALIZED (
+            SELECT user_id, balance FROM credits
+            WHERE user_id IN (SELECT user_id FROM selected)
+            ORDER BY user_id
+            FOR UPDATE
+        ),
+        running AS MATERIALIZED (
+            SELECT s.*, a.balance + s.moved AS balance_after
+            FROM (
+                SELECT selected.*, CAST(sum(amount) OVER (
+                           PARTITION BY user_id ORDER BY k ROWS UNBOUNDED PRECEDING
+                       ) AS bigint) AS moved
+                FROM selected
+            ) AS s
+            LEFT JOIN accounts AS a ON a.user_id = s.user_id
+        ),
+        refused AS MATERIALIZED (
+            SELECT k, user_id, balance_after - amount AS balance, amount
+            FROM running
+            WHERE balance_after IS NULL OR balance_after < 0 OR amount = 0
+            ORDER BY k
+            LIMIT 1
+        ),
+        posted AS (
+            INSERT INTO credit_transactions
+                (user_id, amount, balance_after, type, reference_id, description)
+            SELECT user_id, amount, balance_after, type, reference_id, description
+            FROM running
+            WHERE NOT EXISTS (SELECT FROM refused)
+            ORDER BY k
+            RETURNING user_id, amount
+        ),
+        moved AS (
+            UPDATE credits AS c SET balance = c.balance + m.amount
+            FROM (SELECT user_id, sum(amount) AS amount FROM posted GROUP BY user_id) AS m
+            WHERE c.user_id = m.user_id
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM posted) AS postings, r.k, r.user_id, r.balance, r.amount
+        FROM (SELECT) AS one
+        LEFT JOIN refused AS r ON true
+        """
+    )
+
+
+_UNIQUE_REFERENCE_DETAIL = re.compile(
+    r"\(user_id, type, reference_id\)=\(([0-9a-f-]{36}), ([A-Z_]+), ([0-9a-f-]{36})\)"
+)
+
+
+async def post_selected(
+    session: AsyncSession, postings: str, parameters: Mapping[str, Any] | None = None
+) -> int:
+    """Append the postings a query selects, in one statement; returns how many were posted.
+
+    `postings` is SQL selecting the columns n (the posting order), user_id, amount, type,
+    reference_id and description, with `parameters` bound. The same rules as a batch: all or
+    nothing, InsufficientCredits when a balance would go below 0 at any posting,
+    NoCreditAccount, ValueError for a zero amount, AlreadyPosted for a repeated reference.
+    The balances move in PostgreSQL only, so an open LedgerBatch of these accounts is stale.
+    """
+    try:
+        result = await session.execute(_post_selected_statement(postings), dict(parameters or {}))
+    except IntegrityError as exc:
+        # The driver's error (asyncpg's, behind SQLAlchemy's) names the repeated key.
+        detail = str(getattr(getattr(exc.orig, "__cause__", None), "detail", None) or "")
+        repeated = _UNIQUE_REFERENCE_DETAIL.search(detail)
+        if REFERENCE_UNIQUE_INDEX in str(exc.orig) and repeated is not None:
+            user_id, type_, reference_id = repeated.groups()
+            raise AlreadyPosted(
+                uuid.UUID(user_id), TransactionType(type_), uuid.UUID(reference_id)
+            ) from exc
+        raise
+    posted, refused_at, user_id, balance, amount = result.one()
+    if refused_at is None:
+        return int(posted)
+    if user_id is None or amount is None or amount == 0:
+        raise ValueError("a posting names a user and moves a non-zero amount")
+    if balance is None:
+        raise NoCreditAccount(user_id)
+    raise InsufficientCredits(user_id, balance, amount)
 
 
 async def balance_of(session: AsyncSession, user_id: uuid.UUID) -> int:

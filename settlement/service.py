@@ -7,7 +7,6 @@ are collected, so a second run of a day posts nothing.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
@@ -16,6 +15,7 @@ from typing import Any
 
 from asyncpg import Record
 from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import ledger
@@ -153,8 +153,9 @@ async def chain_final_past(session: AsyncSession, moment: dt.datetime) -> bool:
 
 # Steps 1-5 for every (user, strategy) of the day, into a temporary table the later steps
 # read: the exact volume, the tier snapshots, the fee parts (rules_sql), a fresh settlement id,
-# and whether the pair is settled already (a run that was interrupted by hand, or a direct
-# second call, settles only what is missing).
+# the pair's place `n` in step 7's (user, strategy) order, and whether the pair is settled
+# already (a run that was interrupted by hand, or a direct second call, settles only what is
+# missing).
 _DAY_ROWS = "day_settlement_rows"
 
 _CREATE_DAY_ROWS = text(
@@ -180,7 +181,9 @@ _CREATE_DAY_ROWS = text(
         LEFT JOIN staked AS user_stake ON user_stake.user_id = pairs.user_id
         LEFT JOIN staked AS author_stake ON author_stake.user_id = pairs.author_id
     )
-    SELECT gen_random_uuid() AS id, p.user_id, p.strategy_id, p.author_id, p.volume,
+    SELECT gen_random_uuid() AS id,
+           CAST(row_number() OVER (ORDER BY p.user_id, p.strategy_id) AS integer) AS n,
+           p.user_id, p.strategy_id, p.author_id, p.volume,
            p.user_tier, p.author_tier, {rules_sql.FEE_COLUMNS},
            x.id IS NOT NULL AS settled
     FROM p
@@ -211,15 +214,23 @@ _RESTORE_SETTINGS = text(
 _DROP_DAY_ROWS_LEFT = text(f"DROP TABLE IF EXISTS pg_temp.{_DAY_ROWS}")
 _DROP_DAY_ROWS = text(f"DROP TABLE pg_temp.{_DAY_ROWS}")
 
-# In this column order: step 7 unpacks the rows.
-_UNSETTLED = f"""
-    SELECT id, user_id, author_id, fee_credits, author_fee_credits
-    FROM {_DAY_ROWS}
-    WHERE NOT settled
-    ORDER BY user_id, strategy_id
+# Step 7's accounts: the users who owe a fee and the authors who earn a share of one.
+_ACCOUNTS_OF_FEES = f"""
+    SELECT user_id FROM {_DAY_ROWS} WHERE NOT settled AND fee_credits > 0
+    UNION ALL
+    SELECT author_id FROM {_DAY_ROWS} WHERE NOT settled AND author_fee_credits > 0
 """
 
-# Rows are written once, with their final status: zero-fee and collected rows PAID.
+# The fees step 7 may collect, in its order; in this column order: the walk unpacks the rows.
+_FEES = f"""
+    SELECT n, user_id, author_id, fee_credits, author_fee_credits
+    FROM {_DAY_ROWS}
+    WHERE NOT settled AND fee_credits > 0
+    ORDER BY n
+"""
+
+# Rows are written once, with their final status: zero-fee and collected rows PAID. A row
+# another writer inserted meanwhile makes the insert fail on the UNIQUE (user, strategy, day).
 _INSERT_SETTLEMENTS = text(
     f"""
     INSERT INTO settlements (
@@ -234,22 +245,41 @@ _INSERT_SETTLEMENTS = text(
            CASE WHEN r.paid THEN 'CREDITS' END,
            CASE WHEN r.paid THEN now() END
     FROM (
-        SELECT d.*, d.fee_credits = 0 OR c.id IS NOT NULL AS paid
+        SELECT d.*, d.fee_credits = 0 OR c.n IS NOT NULL AS paid
         FROM {_DAY_ROWS} AS d
-        LEFT JOIN unnest(CAST(:collected AS uuid[])) AS c(id) ON c.id = d.id
+        LEFT JOIN unnest(CAST(:collected AS integer[])) AS c(n) ON c.n = d.n
         WHERE NOT d.settled
     ) AS r
-    ON CONFLICT (user_id, strategy_id, day_index) DO NOTHING
+    ORDER BY r.n
     """
 )
+_SETTLEMENTS_UNIQUE = "uq_settlements_user_id_strategy_id_day_index"
+
+# Step 7's postings of the collected settlements (see add_fee_postings), for the ledger to
+# write: SETTLEMENT_FEE to the user, then AUTHOR_FEE to the author, in the walk's order.
+_FEE_POSTINGS = f"""
+    SELECT 2 * d.n AS n, d.user_id, -d.fee_credits AS amount,
+           CAST(:fee_type AS varchar) AS type, d.id AS reference_id, NULL AS description
+    FROM {_DAY_ROWS} AS d
+    JOIN unnest(CAST(:collected AS integer[])) AS c(n) ON c.n = d.n
+    UNION ALL
+    SELECT 2 * d.n + 1, d.author_id, d.author_fee_credits,
+           CAST(:author_fee_type AS varchar), d.id, NULL
+    FROM {_DAY_ROWS} AS d
+    JOIN unnest(CAST(:collected AS integer[])) AS c(n) ON c.n = d.n
+    WHERE d.author_fee_credits > 0
+"""
 
 
 async def settle_day(session: AsyncSession, *, day_index: int, policy: Policy) -> DailyReport:
     """Settle day D (steps 1-8 of settlement.md) in the caller's transaction.
 
     Set-based: one statement computes every row of the day with its fee parts, and the rows
-    never travel through Python except for step 7, whose order-dependent walk over balances
-    decides which settlements are collected. The Merkle roots of step 8 are hashed meanwhile.
+    never travel through Python except for step 7's order-dependent walk over balances, which
+    decides which settlements are collected; PostgreSQL then writes the settlements and the
+    ledger's postings from its own rows. The Merkle roots of step 8 are hashed meanwhile.
+    ConcurrentSettlement (the transaction is then aborted) when another writer settled part of
+    the day meanwhile.
     """
     start, end = rules.day_bounds(day_index)
     if policy.blockchain_enabled and not await chain_final_past(session, end):
@@ -258,10 +288,18 @@ async def settle_day(session: AsyncSession, *, day_index: int, policy: Policy) -
     async with DayRootsReader(session, start, end) as day_roots:
         previous = await _apply_run_settings(session)
         await _compute_day_rows(session, day_index, policy)
-        unsettled = await _fetch_many(session, _UNSETTLED)
-        batch, collected = await _collect(session, unsettled, report)
-        await _write_settlements(session, day_index, unsettled, batch, collected)
-        report.settlements_written = len(unsettled)
+        balances = await ledger.lock_selected_accounts(session, _ACCOUNTS_OF_FEES)
+        collected = _walk(await _fetch_many(session, _FEES), balances, report)
+        report.settlements_written = await _insert_settlements(session, day_index, collected)
+        await ledger.post_selected(
+            session,
+            _FEE_POSTINGS,
+            {
+                "collected": collected,
+                "fee_type": TransactionType.SETTLEMENT_FEE.value,
+                "author_fee_type": TransactionType.AUTHOR_FEE.value,
+            },
+        )
         report.day_commits_written = await _insert_day_commits(
             session, day_index, await day_roots.roots()
         )
@@ -299,31 +337,6 @@ async def _compute_day_rows(session: AsyncSession, day_index: int, policy: Polic
     )
 
 
-async def _write_settlements(
-    session: AsyncSession,
-    day_index: int,
-    unsettled: Sequence[Record],
-    batch: ledger.LedgerBatch,
-    collected: Sequence[Record],
-) -> None:
-    """Steps 6 and 7's writes: the settlements, then the postings of the collected ones.
-
-    PostgreSQL takes a while to write the settlements, so the postings are built meanwhile (in
-    Python only: the insert alone uses the session). Both run to their end before a failure of
-    either is raised."""
-    outcomes = await asyncio.gather(
-        _insert_settlements(
-            session, day_index, [row["id"] for row in collected], expected=len(unsettled)
-        ),
-        _add_postings(batch, collected),
-        return_exceptions=True,
-    )
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    await batch.flush()
-
-
 async def _fetch_many(session: AsyncSession, statement: str) -> list[Record]:
     """A large result through the driver, inside the session's transaction: asyncpg's records
     cost a fraction of the ORM's rows (a day has 100,000 settlements)."""
@@ -334,68 +347,38 @@ async def _fetch_many(session: AsyncSession, statement: str) -> list[Record]:
     return records
 
 
-async def _insert_settlements(
-    session: AsyncSession, day_index: int, collected: Sequence[uuid.UUID], *, expected: int
-) -> None:
-    """Write every unsettled row or none: a row someone else wrote meanwhile aborts this run."""
-    if not expected:
-        return
-    result = await session.execute(
-        _INSERT_SETTLEMENTS, {"day_index": day_index, "collected": collected}
-    )
-    if int(result.rowcount or 0) != expected:  # type: ignore[attr-defined]
-        raise ConcurrentSettlement(rules.date_of_day_index(day_index).isoformat())
-
-
-async def _collect(
-    session: AsyncSession, unsettled: Sequence[Record], report: DailyReport
-) -> tuple[ledger.LedgerBatch, list[Record]]:
-    """Step 7: charge every settlement whose user's balance covers it, in (user, strategy)
-    order, with the author's share posted beside it. Others stay PENDING.
-
-    Locks the accounts and walks the balances to decide who pays; `_add_postings` then adds
-    the postings, and the ledger checks every one of them again."""
-    payable = [row for row in unsettled if row["fee_credits"] > 0]
-    batch = await ledger.open_batch(
-        session, [row["user_id"] for row in payable] + [row["author_id"] for row in payable]
-    )
-    moved: dict[uuid.UUID, int] = {}
+def _walk(fees: Sequence[Record], balances: dict[uuid.UUID, int], report: DailyReport) -> list[int]:
+    """Step 7's decision: in (user, strategy) order, a fee is collected when its user's
+    balance, as moved by the walk so far (author shares included), covers it. Returns the
+    places `n` of the collected settlements; `balances` (the locked accounts) is moved."""
     collected = []
-    for row in payable:
-        _, user_id, author_id, fee_credits, author_fee_credits = row
-        balance = moved[user_id] if user_id in moved else batch.balance(user_id)
+    for n, user_id, author_id, fee_credits, author_fee_credits in fees:
+        balance = balances[user_id]
         if balance < fee_credits:
             continue
-        moved[user_id] = balance - fee_credits
+        balances[user_id] = balance - fee_credits
         if author_fee_credits:
-            author_balance = moved[author_id] if author_id in moved else batch.balance(author_id)
-            moved[author_id] = author_balance + author_fee_credits
-        collected.append(row)
+            balances[author_id] += author_fee_credits
+        collected.append(n)
         report.credits_collected += fee_credits
         report.author_credits += author_fee_credits
     report.settlements_collected = len(collected)
-    return batch, collected
+    return collected
 
 
-_POSTINGS_PER_TURN = 2_000
-
-
-async def _add_postings(batch: ledger.LedgerBatch, collected: Sequence[Record]) -> None:
-    """The postings of the collected settlements, giving the event loop a turn now and then
-    (the settlements are being written meanwhile)."""
-    for first in range(0, len(collected), _POSTINGS_PER_TURN):
-        await asyncio.sleep(0)
-        for settlement_id, user_id, author_id, fee_credits, author_fee_credits in collected[
-            first : first + _POSTINGS_PER_TURN
-        ]:
-            add_fee_postings(
-                batch,
-                settlement_id=settlement_id,
-                user_id=user_id,
-                author_id=author_id,
-                fee_credits=fee_credits,
-                author_fee_credits=author_fee_credits,
-            )
+async def _insert_settlements(
+    session: AsyncSession, day_index: int, collected: Sequence[int]
+) -> int:
+    """Write every unsettled row or none; returns how many."""
+    try:
+        result = await session.execute(
+            _INSERT_SETTLEMENTS, {"day_index": day_index, "collected": collected}
+        )
+    except IntegrityError as exc:
+        if _SETTLEMENTS_UNIQUE in str(exc.orig):
+            raise ConcurrentSettlement(rules.date_of_day_index(day_index).isoformat()) from exc
+        raise
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def add_fee_postings(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -251,3 +252,146 @@ async def test_a_batch_only_posts_for_the_accounts_it_locked(session: AsyncSessi
     batch = await ledger.open_batch(session, [locked])
     with pytest.raises(ValueError, match="not locked"):
         batch.add(user_id=other, amount=1, type=TransactionType.PURCHASE)
+
+
+# Postings PostgreSQL selects itself: (n, user_id, amount, type, reference_id, description)
+# from arrays bound as parameters.
+_SELECTED = """
+    SELECT n, user_id, amount, type, reference_id, description
+    FROM unnest(
+        CAST(:users AS uuid[]), CAST(:amounts AS bigint[]), CAST(:types AS varchar[]),
+        CAST(:references AS uuid[]), CAST(:descriptions AS text[])
+    ) WITH ORDINALITY AS p(user_id, amount, type, reference_id, description, n)
+"""
+
+
+def _selected(
+    *postings: tuple[uuid.UUID, int, TransactionType, uuid.UUID | None],
+) -> dict[str, list[Any]]:
+    return {
+        "users": [user_id for user_id, _, _, _ in postings],
+        "amounts": [amount for _, amount, _, _ in postings],
+        "types": [type_.value for _, _, type_, _ in postings],
+        "references": [reference for _, _, _, reference in postings],
+        "descriptions": [None for _ in postings],
+    }
+
+
+async def _balances_after(session: AsyncSession, user_id: uuid.UUID) -> list[int]:
+    rows = await session.scalars(
+        select(CreditTransaction.balance_after)
+        .where(CreditTransaction.user_id == user_id)
+        .order_by(CreditTransaction.seq)
+    )
+    return list(rows)
+
+
+async def test_selected_postings_are_written_in_their_order_with_running_balances(
+    session: AsyncSession,
+) -> None:
+    payer = await add_user(session, credits=100)
+    payee = await add_user(session)
+    first, second = uuid.uuid4(), uuid.uuid4()
+
+    posted = await ledger.post_selected(
+        session,
+        _SELECTED,
+        _selected(
+            (payer, -30, TransactionType.SETTLEMENT_FEE, first),
+            (payee, 10, TransactionType.AUTHOR_FEE, first),
+            (payer, -50, TransactionType.SETTLEMENT_FEE, second),
+            (payee, 20, TransactionType.AUTHOR_FEE, second),
+        ),
+    )
+    await session.commit()
+
+    assert posted == 4
+    assert await _balances_after(session, payer) == [100, 70, 20]
+    assert await _balances_after(session, payee) == [10, 30]
+    assert (await ledger.balance_of(session, payer), await ledger.balance_of(session, payee)) == (
+        20,
+        30,
+    )
+    assert await ledger.invariant_violations(session) == []
+
+
+async def test_a_selected_set_that_overdraws_midway_is_refused_whole(
+    session: AsyncSession,
+) -> None:
+    user_id = await add_user(session, credits=100)
+
+    with pytest.raises(ledger.InsufficientCredits) as refused:
+        await ledger.post_selected(
+            session,
+            _SELECTED,
+            _selected(
+                (user_id, -80, TransactionType.BACKTEST, None),
+                (user_id, -30, TransactionType.BACKTEST, None),
+                (user_id, 500, TransactionType.REFUND, None),
+            ),
+        )
+
+    assert (refused.value.user_id, refused.value.balance, refused.value.amount) == (
+        user_id,
+        20,
+        -30,
+    )
+    assert await ledger.balance_of(session, user_id) == 100
+    assert await _balances_after(session, user_id) == [100]
+
+
+async def test_a_selected_reference_posted_before_is_reported_as_already_posted(
+    session: AsyncSession,
+) -> None:
+    user_id = await add_user(session, credits=100)
+    reference = uuid.uuid4()
+    await ledger.post(
+        session, user_id=user_id, amount=-5, type=TransactionType.BACKTEST, reference_id=reference
+    )
+
+    with pytest.raises(ledger.AlreadyPosted) as repeated:
+        await ledger.post_selected(
+            session, _SELECTED, _selected((user_id, -5, TransactionType.BACKTEST, reference))
+        )
+
+    assert (repeated.value.user_id, repeated.value.type, repeated.value.reference_id) == (
+        user_id,
+        TransactionType.BACKTEST,
+        reference,
+    )
+
+
+async def test_a_selected_posting_without_an_account_or_amount_is_refused(
+    session: AsyncSession,
+) -> None:
+    user_id = await add_user(session, credits=10)
+    stranger = uuid.uuid4()
+
+    with pytest.raises(ledger.NoCreditAccount) as missing:
+        await ledger.post_selected(
+            session, _SELECTED, _selected((stranger, 5, TransactionType.PURCHASE, None))
+        )
+    with pytest.raises(ValueError, match="non-zero"):
+        await ledger.post_selected(
+            session, _SELECTED, _selected((user_id, 0, TransactionType.PURCHASE, None))
+        )
+
+    assert missing.value.user_id == stranger
+    assert await ledger.balance_of(session, user_id) == 10
+
+
+async def test_locking_selected_accounts_reads_each_balance_once(session: AsyncSession) -> None:
+    rich = await add_user(session, credits=70)
+    poor = await add_user(session)
+
+    balances = await ledger.lock_selected_accounts(
+        session,
+        "SELECT * FROM unnest(CAST(:users AS uuid[]))",
+        {"users": [rich, poor, rich]},
+    )
+
+    assert balances == {rich: 70, poor: 0}
+    with pytest.raises(ledger.NoCreditAccount):
+        await ledger.lock_selected_accounts(
+            session, "SELECT CAST(:user AS uuid)", {"user": uuid.uuid4()}
+        )
