@@ -181,14 +181,25 @@ async def _request_session(app: web.Application, *, read_only: bool) -> AsyncIte
     """The request's transaction (committed when the block ends, rolled back when it raises);
     for a read-only route a session without one, bound to an autocommit connection: its
     statements of plain columns run straight on that connection (db/statements.py), without
-    the session's own transaction bookkeeping (~50 us a request)."""
+    the session's own transaction bookkeeping (~50 us a request).
+
+    The read-only connection is closed directly, not by `async with`, which closes it in a
+    task of its own behind asyncio.shield so that a cancellation cannot abandon the close
+    halfway: an autocommit connection goes back to the pool without waiting on the server,
+    so there is nothing to interrupt. A session that never began a transaction nor loaded an
+    object (the handler's statements ran on the driver) has nothing to close. Both: ~35 us of
+    CPU a request."""
     if read_only:
-        async with app[context.READ_ENGINE].connect() as connection:
+        connection = await app[context.READ_ENGINE].connect()
+        try:
             session = app[context.READ_SESSION_FACTORY](bind=connection)
             try:
                 yield session
             finally:
-                await session.close()
+                if session.in_transaction() or len(session.identity_map):
+                    await session.close()
+        finally:
+            await connection.close()
     else:
         async with app[context.SESSION_FACTORY]() as session, session.begin():
             yield session
