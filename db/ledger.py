@@ -320,7 +320,7 @@ def _post_selected_statement(postings: str) -> TextClause:
     return text(
         f"""
         WITH selected AS MATERIALIZED (
-            SELECT row_number() OVER (ORDER BY q.n) AS k, q.user_id,
+            SELECT row_number() OVER (ORDER BY q.n) AS k, CAST(q.id AS uuid) AS id, q.user_id,
                    CAST(q.amount AS bigint) AS amount, CAST(q.type AS varchar) AS type,
                    CAST(q.reference_id AS uuid) AS reference_id,
                    CAST(q.description AS text) AS description
@@ -351,8 +351,8 @@ def _post_selected_statement(postings: str) -> TextClause:
         ),
         posted AS (
             INSERT INTO credit_transactions
-                (user_id, amount, balance_after, type, reference_id, description)
-            SELECT user_id, amount, balance_after, type, reference_id, description
+                (id, user_id, amount, balance_after, type, reference_id, description)
+            SELECT id, user_id, amount, balance_after, type, reference_id, description
             FROM running
             WHERE NOT EXISTS (SELECT FROM refused)
             ORDER BY k
@@ -381,7 +381,7 @@ async def post_selected(
 ) -> int:
     """Append the postings a query selects, in one statement; returns how many were posted.
 
-    `postings` is SQL selecting the columns n (the posting order), user_id, amount, type,
+    `postings` is SQL selecting the columns n (the posting order), id, user_id, amount, type,
     reference_id and description, with `parameters` bound. The same rules as a batch: all or
     nothing, InsufficientCredits when a balance would go below 0 at any posting,
     NoCreditAccount, ValueError for a zero amount, AlreadyPosted for a repeated reference.

@@ -1,13 +1,16 @@
 """Daily fee settlements, monthly royalties and the expiry sweep (settlement.md).
 
 Every function works inside the caller's transaction and never commits. Re-running a period
-is harmless: rows are inserted with ON CONFLICT DO NOTHING, and only rows this call inserted
-are collected, so a second run of a day posts nothing.
+is harmless: a day's run writes and collects only the settlements that do not exist yet (one
+written meanwhile by another writer fails the run on the UNIQUE constraint), so a second run
+of a day posts nothing; royalties are inserted with ON CONFLICT DO NOTHING.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -152,10 +155,10 @@ async def chain_final_past(session: AsyncSession, moment: dt.datetime) -> bool:
 # --- daily settlement --------------------------------------------------------------------
 
 # Steps 1-5 for every (user, strategy) of the day, into a temporary table the later steps
-# read: the exact volume, the tier snapshots, the fee parts (rules_sql), a fresh settlement id,
-# the pair's place `n` in step 7's (user, strategy) order, and whether the pair is settled
-# already (a run that was interrupted by hand, or a direct second call, settles only what is
-# missing).
+# read: the exact volume, the tier snapshots, the fee parts (rules_sql), the pair's place `n`
+# in step 7's (user, strategy) order, a fresh settlement id made from it (_time_ordered_ids),
+# and whether the pair is settled already (a run that was interrupted by hand, or a direct
+# second call, settles only what is missing).
 _DAY_ROWS = "day_settlement_rows"
 
 _CREATE_DAY_ROWS = text(
@@ -181,7 +184,8 @@ _CREATE_DAY_ROWS = text(
         LEFT JOIN staked AS user_stake ON user_stake.user_id = pairs.user_id
         LEFT JOIN staked AS author_stake ON author_stake.user_id = pairs.author_id
     )
-    SELECT gen_random_uuid() AS id,
+    SELECT CAST(:settlement_ids || lpad(to_hex(
+               row_number() OVER (ORDER BY p.user_id, p.strategy_id)), 12, '0') AS uuid) AS id,
            CAST(row_number() OVER (ORDER BY p.user_id, p.strategy_id) AS integer) AS n,
            p.user_id, p.strategy_id, p.author_id, p.volume,
            p.user_tier, p.author_tier, {rules_sql.FEE_COLUMNS},
@@ -256,14 +260,17 @@ _INSERT_SETTLEMENTS = text(
 _SETTLEMENTS_UNIQUE = "uq_settlements_user_id_strategy_id_day_index"
 
 # Step 7's postings of the collected settlements (see add_fee_postings), for the ledger to
-# write: SETTLEMENT_FEE to the user, then AUTHOR_FEE to the author, in the walk's order.
+# write: SETTLEMENT_FEE to the user, then AUTHOR_FEE to the author, in the walk's order, with
+# ids in that order (_time_ordered_ids).
 _FEE_POSTINGS = f"""
-    SELECT 2 * d.n AS n, d.user_id, -d.fee_credits AS amount,
+    SELECT 2 * d.n AS n, CAST(:posting_ids || lpad(to_hex(2 * d.n), 12, '0') AS uuid) AS id,
+           d.user_id, -d.fee_credits AS amount,
            CAST(:fee_type AS varchar) AS type, d.id AS reference_id, NULL AS description
     FROM {_DAY_ROWS} AS d
     JOIN unnest(CAST(:collected AS integer[])) AS c(n) ON c.n = d.n
     UNION ALL
-    SELECT 2 * d.n + 1, d.author_id, d.author_fee_credits,
+    SELECT 2 * d.n + 1, CAST(:posting_ids || lpad(to_hex(2 * d.n + 1), 12, '0') AS uuid),
+           d.author_id, d.author_fee_credits,
            CAST(:author_fee_type AS varchar), d.id, NULL
     FROM {_DAY_ROWS} AS d
     JOIN unnest(CAST(:collected AS integer[])) AS c(n) ON c.n = d.n
@@ -296,6 +303,7 @@ async def settle_day(session: AsyncSession, *, day_index: int, policy: Policy) -
             _FEE_POSTINGS,
             {
                 "collected": collected,
+                "posting_ids": _time_ordered_ids(),
                 "fee_type": TransactionType.SETTLEMENT_FEE.value,
                 "author_fee_type": TransactionType.AUTHOR_FEE.value,
             },
@@ -329,12 +337,30 @@ async def _compute_day_rows(session: AsyncSession, day_index: int, policy: Polic
             "start": start,
             "end": end,
             "day_index": day_index,
+            "settlement_ids": _time_ordered_ids(),
             **rules_sql.tier_parameters(blockchain_enabled=policy.blockchain_enabled, end=end),
             **rules_sql.fee_parameters(
                 base_fee_bps=policy.base_fee_bps, credits_per_usdt0=policy.credits_per_usdt0
             ),
         },
     )
+
+
+def _time_ordered_ids() -> str:
+    """The first 20 hex digits (with their dashes) of UUIDv7 ids made now: unix milliseconds,
+    version 7, 26 random bits and the variant (RFC 9562); a statement appends 12 hex digits of
+    a row number (the standard's counter). Ids numbered in insertion order land at the right
+    end of their primary key's index rather than at random pages, which makes a day's 200,000
+    inserts cheaper, and cost no gen_random_uuid() each."""
+    random_bits = secrets.randbits(26)
+    value = (
+        (time.time_ns() // 1_000_000) << 80
+        | 0x7 << 76
+        | (random_bits >> 14) << 64
+        | 0b10 << 62
+        | (random_bits & 0x3FFF) << 48
+    )
+    return str(uuid.UUID(int=value))[:24]
 
 
 async def _fetch_many(session: AsyncSession, statement: str) -> list[Record]:

@@ -254,10 +254,10 @@ async def test_a_batch_only_posts_for_the_accounts_it_locked(session: AsyncSessi
         batch.add(user_id=other, amount=1, type=TransactionType.PURCHASE)
 
 
-# Postings PostgreSQL selects itself: (n, user_id, amount, type, reference_id, description)
-# from arrays bound as parameters.
+# Postings PostgreSQL selects itself: (n, id, user_id, amount, type, reference_id,
+# description) from arrays bound as parameters.
 _SELECTED = """
-    SELECT n, user_id, amount, type, reference_id, description
+    SELECT n, gen_random_uuid() AS id, user_id, amount, type, reference_id, description
     FROM unnest(
         CAST(:users AS uuid[]), CAST(:amounts AS bigint[]), CAST(:types AS varchar[]),
         CAST(:references AS uuid[]), CAST(:descriptions AS text[])
