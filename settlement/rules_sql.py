@@ -17,10 +17,12 @@ from settlement import rules
 
 def half_even(value: str) -> str:
     """SQL rounding `value` (an exact NUMERIC expression) to a whole number with ties to even,
-    as Decimal's ROUND_HALF_EVEN does; PostgreSQL's own round() sends ties away from zero."""
+    as Decimal's ROUND_HALF_EVEN does; PostgreSQL's own round() sends ties away from zero, so a
+    tie whose integer part is even goes to that integer part instead. `value` is written out
+    five times: over many rows, give a column rather than a computation (see FEE_JOINS)."""
     return (
-        f"(round({value}) - sign({value}) * CASE WHEN abs({value} - trunc({value})) = 0.5 "
-        f"AND mod(trunc({value}), 2) = 0 THEN 1 ELSE 0 END)"
+        f"(CASE WHEN abs({value} - trunc({value})) = 0.5 AND mod(trunc({value}), 2) = 0 "
+        f"THEN trunc({value}) ELSE round({value}) END)"
     )
 
 
@@ -62,21 +64,28 @@ def tier_of(user: str, staked: str) -> str:
 #                = volume units × BASE_FEE_BPS × (10^4 − discount) × 10^-8, half-even;
 #   fee_credits  = fee units × 10^-8 × CREDITS_PER_USDT0, half-even;
 #   author share = floor(fee_credits × author rate / 10^4), 0 for the strategy's own author.
-# Joins to append after `FROM ... AS p`; FEE_COLUMNS selects their values.
-_VOLUME_UNITS = half_even("p.volume * 100000000")
-_FEE_UNITS = half_even(
-    "volume.units * CAST(:base_fee_bps AS integer) * (10000 - volume.discount_bps) * 0.00000001"
-)
-_FEE_CREDITS = half_even("fee.units * CAST(:credits_per_usdt0 AS integer) * 0.00000001")
-
+# Each exact value is computed once in a lateral of its own (OFFSET 0 keeps the planner from
+# folding it back into the rounding, which names it five times). Joins to append after
+# `FROM ... AS p`; FEE_COLUMNS selects their values.
 FEE_JOINS = f"""
     CROSS JOIN LATERAL (
-        SELECT {_VOLUME_UNITS} AS units,
+        SELECT p.volume * 100000000 AS exact,
                (CAST(:discount_bps_by_tier AS integer[]))[p.user_tier + 1] AS discount_bps
         OFFSET 0
-    ) AS volume
-    CROSS JOIN LATERAL (SELECT {_FEE_UNITS} AS units OFFSET 0) AS fee
-    CROSS JOIN LATERAL (SELECT CAST({_FEE_CREDITS} AS bigint) AS credits OFFSET 0) AS charged
+    ) AS volume_exact
+    CROSS JOIN LATERAL (SELECT {half_even("volume_exact.exact")} AS units OFFSET 0) AS volume
+    CROSS JOIN LATERAL (
+        SELECT volume.units * (CAST(:base_fee_bps AS integer)
+               * (10000 - volume_exact.discount_bps)) * 0.00000001 AS exact
+        OFFSET 0
+    ) AS fee_exact
+    CROSS JOIN LATERAL (SELECT {half_even("fee_exact.exact")} AS units OFFSET 0) AS fee
+    CROSS JOIN LATERAL (
+        SELECT fee.units * CAST(:credits_per_usdt0 AS integer) * 0.00000001 AS exact OFFSET 0
+    ) AS charged_exact
+    CROSS JOIN LATERAL (
+        SELECT CAST({half_even("charged_exact.exact")} AS bigint) AS credits OFFSET 0
+    ) AS charged
     CROSS JOIN LATERAL (
         SELECT CASE WHEN p.user_is_author THEN 0 ELSE CAST(div(
             charged.credits * (CAST(:author_rate_bps_by_tier AS numeric[]))[p.author_tier + 1],
@@ -87,7 +96,7 @@ FEE_JOINS = f"""
 
 FEE_COLUMNS = """
     volume.units * 0.00000001 AS total_volume,
-    volume.discount_bps,
+    volume_exact.discount_bps,
     fee.units * 0.00000001 AS fee_amount,
     charged.credits AS fee_credits,
     author.credits AS author_fee_credits,
