@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,6 +21,7 @@ from db.models import (
     User,
 )
 from settlement import rules, service
+from settlement.errors import ConcurrentSettlement
 from settlement.merkle import ExecutionLeaf, day_tree
 from settlement.runs import Outcome
 from settlement.scheduled import SettlementJobs
@@ -272,6 +274,41 @@ async def test_two_concurrent_runs_of_a_day_settle_it_once(
     )
     assert len(await settlement_rows(session)) == 5
     assert len(await postings(session)) == 10
+    assert await ledger.invariant_violations(session) == []
+
+
+async def _until_waiting_on_a_lock(session: AsyncSession, pid: int) -> None:
+    waiting = text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :pid")
+    for _ in range(500):
+        if (await session.execute(waiting, {"pid": pid})).scalar():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"backend {pid} never waited on a lock")
+
+
+async def test_a_direct_run_racing_another_writer_fails_as_concurrent_and_keeps_nothing(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """Without the scheduler's advisory lock: the second run computed the day before the
+    first committed, so it meets the first's settlements when it writes its own."""
+    author = await add_user(session)
+    await add_follower_trade(session, author=author, executed_at=NOON, credits=1000)
+    await session.commit()
+    day_index = rules.day_index_of_date(DAY)
+
+    async with session_factory() as first, session_factory() as second:
+        await service.settle_day(first, day_index=day_index, policy=POLICY)
+        second_pid = (await second.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        racing = asyncio.create_task(service.settle_day(second, day_index=day_index, policy=POLICY))
+        await _until_waiting_on_a_lock(session, second_pid)
+        await first.commit()
+        with pytest.raises(ConcurrentSettlement):
+            await racing
+        await second.rollback()
+
+    session.expire_all()
+    assert len(await settlement_rows(session)) == 1
+    assert sorted(amount for _, amount, _ in await postings(session)) == [-200, 20]
     assert await ledger.invariant_violations(session) == []
 
 
