@@ -65,8 +65,9 @@ Each event is written once where possible: the indexer's writer (service.write_b
 :func:`project_after_write`) stores a batch's events with the status they most likely end
 with (RAW_ONLY, APPLIED, or PARKED for a stake or follow of a wallet that is not verified)
 and :func:`project_new`, in the same transaction, takes those fresh rows (as the writer hands
-them over, else read back) as PENDING, decides as it would for PENDING rows, and updates only the ones the guess got wrong (an update of
-chain_events cannot be HOT: the unprojected index covers projection_status).
+them over, else read back) as PENDING, decides as it would for PENDING rows, and updates
+only the ones the guess got wrong (an update of chain_events cannot be HOT: the unprojected
+index covers projection_status).
 
 Because a key's state is derived from its remaining events, replaying parked events and
 unwinding a reorg are the same derivation: :func:`unwind_from` deletes the orphaned events and

@@ -43,17 +43,22 @@ class RawEvent:
     data: str
     json_args: dict[str, object] | None
     problem: str | None
-    # The JSONB texts COPY sends, made where the event is made (the decoding thread, while
-    # the previous batch is written) rather than in the writing transaction.
-    topics_text: str = field(init=False)
+    # The column values COPY sends, made where the event is made (the decoding thread, while
+    # the previous batch is written) rather than in the writing transaction. The raw log
+    # (topics, data) is stored only when the args cannot be.
     args_text: str | None = field(init=False)
+    topics_text: str | None = field(init=False)
+    raw_data: str | None = field(init=False)
     # The arguments as the projection reads them from the stored row.
     projected_args: dict[str, str | None] | None = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "topics_text", json.dumps(self.topics, separators=_COMPACT))
-        args = None if self.json_args is None else json.dumps(self.json_args, separators=_COMPACT)
+        decoded = self.json_args is not None
+        args = json.dumps(self.json_args, separators=_COMPACT) if decoded else None
+        topics = None if decoded else json.dumps(self.topics, separators=_COMPACT)
         object.__setattr__(self, "args_text", args)
+        object.__setattr__(self, "topics_text", topics)
+        object.__setattr__(self, "raw_data", None if decoded else self.data)
         object.__setattr__(self, "projected_args", projections.projected_arguments(self.json_args))
 
     @classmethod
@@ -93,7 +98,8 @@ _INSERT_EVENTS = text(
         contract_address, event_name, topics, data, args, projection_status, projection_error
     )
     SELECT :chain_id, e.block_number, e.block_hash, e.block_timestamp, e.tx_hash, e.log_index,
-           e.contract_address, e.event_name, e.topics, e.data, NULLIF(e.args, 'null'),
+           e.contract_address, e.event_name, NULLIF(e.topics, 'null'), e.data,
+           NULLIF(e.args, 'null'),
            CASE WHEN e.problem IS NOT NULL THEN 'FAILED'
                 WHEN e.event_name = ANY(CAST(:raw_only AS text[])) THEN 'RAW_ONLY'
                 WHEN e.event_name = ANY(CAST(:parked_without_wallet AS text[]))
@@ -230,7 +236,7 @@ async def _copy_events(
             event.contract_address,
             event.event_name,
             event.topics_text,
-            event.data,
+            event.raw_data,
             event.args_text,
             status,
             event.problem,
@@ -279,8 +285,8 @@ async def _insert_events(
             "log_indexes": [e.log_index for e in events],
             "addresses": [e.contract_address for e in events],
             "names": [e.event_name for e in events],
-            "topics": "[" + ",".join(e.topics_text for e in events) + "]",
-            "data": [e.data for e in events],
+            "topics": "[" + ",".join(e.topics_text or "null" for e in events) + "]",
+            "data": [e.raw_data for e in events],
             "args": "[" + ",".join(e.args_text or "null" for e in events) + "]",
             "problems": [e.problem for e in events],
         },

@@ -74,6 +74,9 @@ class ChainEvent(Base):
         CheckConstraint(
             enum_check("projection_status", values(ProjectionStatus)), name="projection_status"
         ),
+        CheckConstraint(
+            "args IS NOT NULL OR (topics IS NOT NULL AND data IS NOT NULL)", name="decoded_or_raw"
+        ),
         Index("ix_chain_events_chain_id_block_number", "chain_id", "block_number"),
         Index("ix_chain_events_event_name", "event_name"),
         Index(
@@ -140,8 +143,11 @@ class ChainEvent(Base):
     log_index: Mapped[int] = mapped_column(Integer, nullable=False)
     contract_address: Mapped[str] = mapped_column(String(42), nullable=False)
     event_name: Mapped[str] = mapped_column(String(64), nullable=False)
-    topics: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
-    data: Mapped[str] = mapped_column(Text, nullable=False)
+    # The raw log, for the logs whose args could not be stored (undecoded, or a value JSON
+    # cannot hold): a decoded log's args are its exact values, and keeping both cost a third
+    # of the insert.
+    topics: Mapped[list[str] | None] = mapped_column(JSONB)
+    data: Mapped[str | None] = mapped_column(Text)
     # NULL when the decoded values cannot be stored as JSON (a NUL byte, invalid UTF-8).
     args: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     projection_status: Mapped[str] = mapped_column(

@@ -316,6 +316,7 @@ CHECK_CASES = [
     *checks(
         "chain_events",
         ("projection_status", "projection_status = 'LOST'", "projection_status = 'RAW_ONLY'"),
+        ("decoded_or_raw", "topics = NULL", "topics = NULL; data = NULL; args = '{}'"),
     ),
 ]
 

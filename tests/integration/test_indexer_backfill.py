@@ -107,6 +107,8 @@ async def test_a_nul_byte_in_a_uri_is_kept_raw_and_marked(
     ).all()
     # No registration names the first URI: its projection waits for one (chain.md).
     assert created[0].args is not None and created[0].projection_status == "PARKED"
+    # Decoded, its args are its values: the raw log is kept only for the one that is not.
+    assert created[0].topics is None and created[0].data is None
     assert created[1].args is None
     assert created[1].projection_status == "FAILED" and created[1].projection_error
     assert created[1].data.startswith("0x")
