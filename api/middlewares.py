@@ -47,12 +47,16 @@ def _request_id(request: web.Request) -> str:
 @web.middleware
 async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = _request_id(request)
-    with structlog.contextvars.bound_contextvars(request_id=request_id):
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            exc.headers[REQUEST_ID_HEADER] = request_id
-            raise
+    # Tokens reset afterwards, not structlog's bound_contextvars: that one copies the whole
+    # context first, to save keys this never has.
+    bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers[REQUEST_ID_HEADER] = request_id
+        raise
+    finally:
+        structlog.contextvars.reset_contextvars(**bound)
     response.headers[REQUEST_ID_HEADER] = request_id
     return response
 

@@ -1,4 +1,5 @@
-"""The access log middleware: a line per request at INFO, none (and no work) below it."""
+"""The access log middleware: a line per request at INFO, none (and no work) below it, each
+with its request's id."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
-from api.middlewares import ACCESS_LOGGER, access_log
+from api.middlewares import ACCESS_LOGGER, REQUEST_ID_HEADER, access_log, request_ids
 
 
 async def _ok(request: web.Request) -> web.Response:
@@ -52,3 +54,23 @@ async def test_no_access_line_is_made_when_info_is_off(access_logger: logging.Lo
     access_logger.setLevel(logging.WARNING)
 
     assert await _get_once() == []
+
+
+async def test_each_line_carries_its_requests_id(
+    access_logger: logging.Logger,
+) -> None:
+    access_logger.setLevel(logging.INFO)
+    app = web.Application(middlewares=[request_ids, access_log])
+    app.router.add_get("/things", _ok)
+
+    with capture_logs(processors=[merge_contextvars]) as logs:
+        async with TestClient(TestServer(app)) as client:
+            offered = await client.get("/things", headers={REQUEST_ID_HEADER: "trace-7"})
+            made = await client.get("/things")
+
+    lines = [line for line in logs if line.get("event") == "request"]
+    assert [line["request_id"] for line in lines] == [
+        "trace-7",
+        made.headers[REQUEST_ID_HEADER],
+    ]
+    assert offered.headers[REQUEST_ID_HEADER] == "trace-7"
