@@ -37,6 +37,7 @@ from enum import StrEnum
 from typing import Any
 
 import aiohttp
+import asyncpg
 import structlog
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -144,10 +145,16 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, sa_exc.DBAPIError):
         if error.connection_invalidated:
             return True
-        # 08 connection, 40 serialization/deadlock, 53 resources, 57 operator intervention.
         state = str(getattr(error.orig, "sqlstate", "") or getattr(error.orig, "pgcode", ""))
-        return state[:2] in {"08", "40", "53", "57"}
+        return state[:2] in _TRANSIENT_SQLSTATE_CLASSES
+    # Raised as the driver's own by what runs on its connection directly (the batch's COPY).
+    if isinstance(error, asyncpg.PostgresError):
+        return str(error.sqlstate)[:2] in _TRANSIENT_SQLSTATE_CLASSES
     return False
+
+
+# 08 connection, 40 serialization/deadlock, 53 resources, 57 operator intervention.
+_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
 
 
 def describe(error: BaseException) -> str:

@@ -76,6 +76,9 @@ def test_caught_up_and_idle_is_no_stall() -> None:
         TimeoutError(),
         sa_exc.OperationalError("SELECT 1", {}, asyncpg.CannotConnectNowError("starting up")),
         sa_exc.InterfaceError("SELECT 1", {}, Exception("connection is closed")),
+        # As the driver raises them during the batch's COPY.
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
     ],
 )
 def test_the_node_or_the_database_being_away_is_waited_out(error: BaseException) -> None:
@@ -88,6 +91,7 @@ def test_the_node_or_the_database_being_away_is_waited_out(error: BaseException)
         ReorgTooDeep("too deep", first_replaced=5, cursor=10),
         CursorMoved("another writer"),
         sa_exc.IntegrityError("INSERT", {}, Exception("duplicate key")),
+        asyncpg.StringDataRightTruncationError("value too long for type character varying(66)"),
         ValueError("a bug"),
     ],
 )
