@@ -95,6 +95,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeAlias
@@ -234,6 +235,9 @@ async def project_after_write(
         await session.execute(_DEMOTE_WRITTEN, {"ids": list(event_ids)})
 
 
+_UNCHECKED = "\0unchecked"  # no reason a check gives can hold a NUL
+
+
 class _Event(NamedTuple):
     """A chain_events row with the arguments the projections read (as stored: strings).
     (A tuple: a batch makes thousands, and a frozen dataclass is slow to build.)"""
@@ -247,6 +251,8 @@ class _Event(NamedTuple):
     status: str
     error: str | None
     args: dict[str, str | None]
+    # Why the tables cannot hold the values (see _refusal), when the writer has checked.
+    refusal: str | None = _UNCHECKED
 
     def arg(self, name: str) -> str:
         value = self.args[name]
@@ -285,7 +291,6 @@ StoredEvent: TypeAlias = _Event
 
 
 def stored_event(
-    *,
     id_: int,
     chain_id: int,
     block_number: int,
@@ -294,12 +299,16 @@ def stored_event(
     name: str,
     status: str,
     error: str | None,
-    arguments: Mapping[str, str | None] | None,
+    arguments: dict[str, str | None] | None,
+    refusal: str | None,
 ) -> StoredEvent:
-    """The row as project_new would read it back; `arguments` from :func:`projected_arguments`
-    of the args stored (None: stored without args)."""
-    args = dict(arguments) if arguments is not None else {}
-    return _Event(id_, chain_id, block_number, log_index, tx_hash, name, status, error, args)
+    """The row as project_new would read it back: `arguments` from :func:`projected_arguments`
+    of the args stored (None: stored without args, then read-only) and `refusal` from
+    :func:`refusal_of` them, both made once where the event is decoded."""
+    args = arguments if arguments is not None else {}
+    return _Event(
+        id_, chain_id, block_number, log_index, tx_hash, name, status, error, args, refusal
+    )
 
 
 def projected_arguments(json_args: Mapping[str, object] | None) -> dict[str, str | None] | None:
@@ -425,6 +434,8 @@ _STATUS = (
 
 # --- reading events ------------------------------------------------------------------------
 
+_CHAIN_ORDER = operator.attrgetter("block_number", "log_index")
+
 _NOT_FRESH_IN_RANGE = f"""
     SELECT {_EVENT_COLUMNS}
     FROM chain_events AS e
@@ -537,20 +548,30 @@ async def _parked(
 
 def _refusal(event: _Event) -> str | None:
     """Why the tables cannot hold this event's values, or None."""
-    if event.name not in _REQUIRED_ARGS:
+    if event.refusal != _UNCHECKED:
+        return event.refusal
+    return refusal_of(event.name, event.args)
+
+
+def refusal_of(name: str, args: Mapping[str, str | None] | None) -> str | None:
+    """Why the tables cannot hold the values of an event `name` whose arguments, as
+    :func:`projected_arguments` gives them, are `args`; or None."""
+    if name not in _REQUIRED_ARGS:
         return None
-    missing = [name for name in _REQUIRED_ARGS[event.name] if event.args.get(name) is None]
+    args = args or {}
+    missing = [arg for arg in _REQUIRED_ARGS[name] if args.get(arg) is None]
     if missing:
-        return f"{event.name} lacks decoded arguments {', '.join(missing)}"
-    if event.name in STAKING_EVENTS and int(event.arg("amount")) >= STAKE_WEI_LIMIT:
+        return f"{name} lacks decoded arguments {', '.join(missing)}"
+    amount = args.get("amount")
+    if name in STAKING_EVENTS and amount is not None and int(amount) >= STAKE_WEI_LIMIT:
         return (
-            f"amount {event.arg('amount')} wei does not fit staking_records.amount "
+            f"amount {amount} wei does not fit staking_records.amount "
             f"NUMERIC(30,18) (less than 10^12 G8D)"
         )
-    for name in _BIGINT_ARGS:
-        value = event.args.get(name)
+    for arg in _BIGINT_ARGS:
+        value = args.get(arg)
         if value is not None and int(value) > BIGINT_MAX:
-            return f"{name} {value} does not fit BIGINT"
+            return f"{arg} {value} does not fit BIGINT"
     return None
 
 
@@ -1468,7 +1489,7 @@ async def project_new(
         events = [_event_of(row) for row in await session.execute(_IN_RANGE, params)]
     else:
         earlier = [_event_of(row) for row in await session.execute(_IN_RANGE_NOT_FRESH, params)]
-        events = sorted([*earlier, *stored], key=lambda e: (e.block_number, e.log_index))
+        events = sorted([*earlier, *stored], key=_CHAIN_ORDER)
     report = ProjectionReport()
     for event in events:
         if event.status == ProjectionStatus.FAILED:

@@ -49,8 +49,9 @@ class RawEvent:
     args_text: str | None = field(init=False)
     topics_text: str | None = field(init=False)
     raw_data: str | None = field(init=False)
-    # The arguments as the projection reads them from the stored row.
+    # The arguments as the projection reads them from the stored row, and its check of them.
     projected_args: dict[str, str | None] | None = field(init=False)
+    refusal: str | None = field(init=False)
 
     def __post_init__(self) -> None:
         decoded = self.json_args is not None
@@ -59,7 +60,9 @@ class RawEvent:
         object.__setattr__(self, "args_text", args)
         object.__setattr__(self, "topics_text", topics)
         object.__setattr__(self, "raw_data", None if decoded else self.data)
-        object.__setattr__(self, "projected_args", projections.projected_arguments(self.json_args))
+        projected = projections.projected_arguments(self.json_args)
+        object.__setattr__(self, "projected_args", projected)
+        object.__setattr__(self, "refusal", projections.refusal_of(self.event_name, projected))
 
     @classmethod
     def of(cls, item: DecodedEvent | DecodeFailure) -> RawEvent:
@@ -244,17 +247,19 @@ async def _copy_events(
         for id_, event, status in zip(ids, events, statuses, strict=True)
     ]
     await driver.copy_records_to_table("chain_events", records=records, columns=_COPIED_COLUMNS)
+    stored = projections.stored_event
     return [
-        projections.stored_event(
-            id_=id_,
-            chain_id=chain_id,
-            block_number=event.block_number,
-            log_index=event.log_index,
-            tx_hash=event.tx_hash,
-            name=event.event_name,
-            status=status,
-            error=event.problem,
-            arguments=event.projected_args,
+        stored(
+            id_,
+            chain_id,
+            event.block_number,
+            event.log_index,
+            event.tx_hash,
+            event.event_name,
+            status,
+            event.problem,
+            event.projected_args,
+            event.refusal,
         )
         for id_, event, status in zip(ids, events, statuses, strict=True)
     ]
