@@ -787,6 +787,19 @@ async def _strategy_four(session: AsyncSession) -> None:
     )
 
 
+# How _mixed_batch's events end, in chain order.
+MIXED_BATCH_OUTCOME = [
+    "APPLIED",
+    "PARKED",
+    "RAW_ONLY",
+    "FAILED",
+    "FAILED",
+    "APPLIED",
+    "FAILED",
+    "APPLIED",
+]
+
+
 def _mixed_batch() -> list[service.RawEvent]:
     alice, stranger = "0x" + "ab" * 20, "0x" + "ef" * 20
     return [
@@ -829,16 +842,7 @@ async def test_a_batch_stored_for_its_projection_ends_as_one_stored_pending_does
     counts, failures, outcome, tables = stored_applied
     assert counts == (3, 1, 1, 3)
     assert failures == [("FollowStarted", 1), ("Staked", 0), ("UNDECODED", 1)]
-    assert [status for _, status, _ in outcome] == [
-        "APPLIED",
-        "PARKED",
-        "RAW_ONLY",
-        "FAILED",
-        "FAILED",
-        "APPLIED",
-        "FAILED",
-        "APPLIED",
-    ]
+    assert [status for _, status, _ in outcome] == MIXED_BATCH_OUTCOME
     assert [row[1] for row in tables["staking_records"]] == [Decimal(5)]
     assert [row[5] for row in tables["strategy_registrations"]] == ["REGISTERED"]
     assert [row[8] for row in tables["strategy_registrations"]] == ["SUSPENDED"]
@@ -864,16 +868,7 @@ async def test_a_batch_written_again_keeps_one_row_per_log_and_adds_only_the_new
 
     stored = await statuses(session)
     assert len(stored) == len(batch)
-    assert [status for _, status, _ in stored] == [
-        "APPLIED",
-        "PARKED",
-        "RAW_ONLY",
-        "FAILED",
-        "FAILED",
-        "APPLIED",
-        "FAILED",
-        "APPLIED",
-    ]
+    assert [status for _, status, _ in stored] == MIXED_BATCH_OUTCOME
     assert len((await dump(session))["staking_records"]) == 1
 
 
@@ -890,16 +885,7 @@ async def test_a_second_write_before_the_projection_leaves_both_batches_to_proje
     )
 
     assert (report.applied, report.parked, report.raw_only, report.failed) == (3, 1, 1, 3)
-    assert [status for _, status, _ in await statuses(session)] == [
-        "APPLIED",
-        "PARKED",
-        "RAW_ONLY",
-        "FAILED",
-        "FAILED",
-        "APPLIED",
-        "FAILED",
-        "APPLIED",
-    ]
+    assert [status for _, status, _ in await statuses(session)] == MIXED_BATCH_OUTCOME
 
 
 async def test_a_fresh_batch_postgresql_refuses_part_of_fails_only_that_event(
