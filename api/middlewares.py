@@ -3,7 +3,6 @@ CORS and access logs. Order (outermost first) is the order of `middlewares(setti
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import time
@@ -143,8 +142,7 @@ def cors(settings: Settings) -> Middleware:
 
 @web.middleware
 async def access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
-    # structlog runs its processors before the standard library drops a line below its level.
-    if not _access_logger().isEnabledFor(logging.INFO):
+    if not log.is_enabled_for(logging.INFO):
         return await handler(request)
     started = time.perf_counter()
     response = await handler(request)
@@ -156,12 +154,6 @@ async def access_log(request: web.Request, handler: Handler) -> web.StreamRespon
         ms=round((time.perf_counter() - started) * 1000, 1),
     )
     return response
-
-
-@functools.cache
-def _access_logger() -> logging.Logger:
-    """The standard library's logger under `log` (getLogger takes a lock on every call)."""
-    return logging.getLogger(ACCESS_LOGGER)
 
 
 def middlewares(settings: Settings) -> list[Middleware]:

@@ -4,16 +4,17 @@ with its request's id."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import pytest
+import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
-from api.middlewares import ACCESS_LOGGER, REQUEST_ID_HEADER, access_log, request_ids
+from api.middlewares import REQUEST_ID_HEADER, access_log, request_ids
 
 
 async def _ok(request: web.Request) -> web.Response:
@@ -21,11 +22,14 @@ async def _ok(request: web.Request) -> web.Response:
 
 
 @pytest.fixture
-def access_logger() -> Iterator[logging.Logger]:
-    logger = logging.getLogger(ACCESS_LOGGER)
-    level = logger.level
-    yield logger
-    logger.setLevel(level)
+def log_level() -> Iterator[Callable[[int], None]]:
+    """Sets the level gr8d's structlog loggers write from (gr8d.logging filters by it)."""
+
+    def set_level(level: int) -> None:
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
+
+    yield set_level
+    structlog.reset_defaults()
 
 
 async def _get_once() -> list[MutableMapping[str, Any]]:
@@ -39,9 +43,9 @@ async def _get_once() -> list[MutableMapping[str, Any]]:
 
 
 async def test_each_request_is_logged_with_its_status_at_info(
-    access_logger: logging.Logger,
+    log_level: Callable[[int], None],
 ) -> None:
-    access_logger.setLevel(logging.INFO)
+    log_level(logging.INFO)
 
     lines = await _get_once()
 
@@ -50,16 +54,16 @@ async def test_each_request_is_logged_with_its_status_at_info(
     ]
 
 
-async def test_no_access_line_is_made_when_info_is_off(access_logger: logging.Logger) -> None:
-    access_logger.setLevel(logging.WARNING)
+async def test_no_access_line_is_made_when_info_is_off(log_level: Callable[[int], None]) -> None:
+    log_level(logging.WARNING)
 
     assert await _get_once() == []
 
 
 async def test_each_line_carries_its_requests_id(
-    access_logger: logging.Logger,
+    log_level: Callable[[int], None],
 ) -> None:
-    access_logger.setLevel(logging.INFO)
+    log_level(logging.INFO)
     app = web.Application(middlewares=[request_ids, access_log])
     app.router.add_get("/things", _ok)
 

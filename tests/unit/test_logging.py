@@ -29,6 +29,7 @@ def test_production_logs_one_json_object_per_line(capsys: pytest.CaptureFixture[
     lines = capsys.readouterr().err.strip().splitlines()
     first, second = (json.loads(line) for line in lines)
     assert first["event"] == "indexed" and first["blocks"] == 12 and first["level"] == "info"
+    assert first["logger"] == "gr8d.test" and "timestamp" in first
     assert second["event"] == "from the standard library"
     assert second["logger"] == "aiohttp.access"
 
