@@ -391,7 +391,9 @@ def api_environment(database_url: str, redis_url: str, log_level: str) -> dict[s
         "REDIS_URL": redis_url,
         "API_RATE_LIMIT_PER_MINUTE": str(UNLIMITED),
         "LOG_LEVEL": log_level,
+        # Development's secrets, production's log lines (JSON, not the console's).
         "APP_ENV": "development",
+        "LOG_FORMAT": "json",
     }
 
 
