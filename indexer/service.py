@@ -102,25 +102,16 @@ _INSERT_EVENTS = text(
     )
     SELECT :chain_id, e.block_number, e.block_hash, e.block_timestamp, e.tx_hash, e.log_index,
            e.contract_address, e.event_name, NULLIF(e.topics, 'null'), e.data,
-           NULLIF(e.args, 'null'),
-           CASE WHEN e.problem IS NOT NULL THEN 'FAILED'
-                WHEN e.event_name = ANY(CAST(:raw_only AS text[])) THEN 'RAW_ONLY'
-                WHEN e.event_name = ANY(CAST(:parked_without_wallet AS text[]))
-                     AND NOT EXISTS (
-                         SELECT 1 FROM wallets AS w
-                         WHERE w.address = e.args ->> 'user' AND w.is_verified
-                     ) THEN 'PARKED'
-                ELSE :projectable END,
-           e.problem
+           NULLIF(e.args, 'null'), e.status, e.problem
     FROM ROWS FROM (
         unnest(CAST(:block_numbers AS bigint[])), unnest(CAST(:block_hashes AS varchar[])),
         unnest(CAST(:block_timestamps AS timestamptz[])), unnest(CAST(:tx_hashes AS varchar[])),
         unnest(CAST(:log_indexes AS integer[])), unnest(CAST(:addresses AS varchar[])),
         unnest(CAST(:names AS varchar[])), jsonb_array_elements(CAST(:topics AS jsonb)),
         unnest(CAST(:data AS text[])), jsonb_array_elements(CAST(:args AS jsonb)),
-        unnest(CAST(:problems AS text[]))
+        unnest(CAST(:statuses AS varchar[])), unnest(CAST(:problems AS text[]))
     ) AS e(block_number, block_hash, block_timestamp, tx_hash, log_index, contract_address,
-           event_name, topics, data, args, problem)
+           event_name, topics, data, args, status, problem)
     ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING
     RETURNING id
     """
@@ -175,16 +166,35 @@ _RESERVE_EVENT_IDS = """
     CROSS JOIN generate_series(1, $1)
 """
 
-_VERIFIED_WALLETS = """
-    SELECT address FROM wallets WHERE is_verified AND address = ANY(CAST($1 AS varchar[]))
-"""
+_VERIFIED_WALLETS = text(
+    "SELECT address FROM wallets WHERE is_verified AND address = ANY(CAST(:users AS varchar[]))"
+)
+
+
+async def _guessed_statuses(
+    session: AsyncSession, events: Sequence[RawEvent], *, projected_next: bool
+) -> list[str]:
+    """The status each event is stored with (see write_batch)."""
+    users = {
+        user
+        for event in events
+        if event.event_name in projections.PARKED_WITHOUT_WALLET
+        and isinstance(user := (event.json_args or {}).get("user"), str)
+    }
+    verified: set[str] = set()
+    if users and projected_next:
+        verified = set(await session.scalars(_VERIFIED_WALLETS, {"users": sorted(users)}))
+    return [
+        _guessed_status(event, verified=verified, projected_next=projected_next).value
+        for event in events
+    ]
 
 
 def _guessed_status(
     event: RawEvent, *, verified: set[str], projected_next: bool
 ) -> ProjectionStatus:
-    """The status an event is stored with (see write_batch): FAILED when it was not decoded;
-    with a projection to follow, the one it most likely ends with."""
+    """FAILED when the event was not decoded; with a projection to follow, the status it most
+    likely ends with; else PENDING."""
     if event.problem is not None:
         return ProjectionStatus.FAILED
     if not projected_next:
@@ -204,29 +214,14 @@ async def _copy_events(
     chain_id: int,
     events: Sequence[RawEvent],
     moments: Mapping[int, dt.datetime],
-    projected_next: bool,
+    statuses: Sequence[str],
 ) -> list[projections.StoredEvent]:
     """The events by COPY (binary, on the session's connection and transaction): a third
     cheaper than one INSERT ... SELECT of the same rows. Returns the rows as stored; fails on
     a row stored already."""
     connection = await (await session.connection()).get_raw_connection()
     driver: asyncpg.Connection = connection.driver_connection
-    users = {
-        user
-        for event in events
-        if event.event_name in projections.PARKED_WITHOUT_WALLET
-        and isinstance(user := (event.json_args or {}).get("user"), str)
-    }
-    verified = (
-        {row[0] for row in await driver.fetch(_VERIFIED_WALLETS, sorted(users))}
-        if users and projected_next
-        else set()
-    )
     ids = sorted(row[0] for row in await driver.fetch(_RESERVE_EVENT_IDS, len(events)))
-    statuses = [
-        _guessed_status(event, verified=verified, projected_next=projected_next).value
-        for event in events
-    ]
     records = [
         (
             id_,
@@ -271,18 +266,13 @@ async def _insert_events(
     chain_id: int,
     events: Sequence[RawEvent],
     moments: Mapping[int, dt.datetime],
-    projected_next: bool,
+    statuses: Sequence[str],
 ) -> list[int]:
     """The events not stored yet, by INSERT ... ON CONFLICT DO NOTHING; the new rows' ids."""
     inserted = await session.scalars(
         _INSERT_EVENTS,
         {
             "chain_id": chain_id,
-            "raw_only": list(projections.RAW_ONLY_EVENTS) if projected_next else [],
-            "parked_without_wallet": (
-                list(projections.PARKED_WITHOUT_WALLET) if projected_next else []
-            ),
-            "projectable": "APPLIED" if projected_next else "PENDING",
             "block_numbers": [e.block_number for e in events],
             "block_hashes": [e.block_hash for e in events],
             "block_timestamps": [moments[e.block_number] for e in events],
@@ -293,6 +283,7 @@ async def _insert_events(
             "topics": "[" + ",".join(e.topics_text or "null" for e in events) + "]",
             "data": [e.raw_data for e in events],
             "args": "[" + ",".join(e.args_text or "null" for e in events) + "]",
+            "statuses": list(statuses),
             "problems": [e.problem for e in events],
         },
     )
@@ -319,15 +310,12 @@ async def write_batch(
     without it they wait PENDING."""
     if events:
         moments = {number: _moment(header.timestamp) for number, header in blocks.items()}
+        statuses = await _guessed_statuses(session, events, projected_next=projected_next)
         stored: list[projections.StoredEvent] | None
         try:
             async with session.begin_nested():
                 stored = await _copy_events(
-                    session,
-                    chain_id=chain_id,
-                    events=events,
-                    moments=moments,
-                    projected_next=projected_next,
+                    session, chain_id=chain_id, events=events, moments=moments, statuses=statuses
                 )
             ids = [event.id for event in stored]
         except asyncpg.UniqueViolationError:
@@ -335,11 +323,7 @@ async def write_batch(
             # follow the cursor); keep those and add the rest, as a re-written batch does.
             stored = None
             ids = await _insert_events(
-                session,
-                chain_id=chain_id,
-                events=events,
-                moments=moments,
-                projected_next=projected_next,
+                session, chain_id=chain_id, events=events, moments=moments, statuses=statuses
             )
         if projected_next:
             await projections.project_after_write(
