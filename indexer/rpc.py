@@ -512,37 +512,36 @@ class JsonRpc:
         rejects: re.Pattern[str] | None = None,
     ) -> Any:
         """``rejects``: transient-looking failures that this call takes as a refusal."""
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.policy.attempts),
-            wait=backoff_wait(self.policy),
-            retry=retry_if_exception_type(RpcTransient),
-            before_sleep=_log_retry,
-        )
+        retrying = self._retrying()
         try:
             return await retrying(self._attempt, method, params, validate, blocks, rejects)
         except RetryError as exhausted:
-            last = exhausted.last_attempt.exception()
-            raise RpcUnavailable(
-                f"{method}: gave up after {self.policy.attempts} attempts on "
-                f"{', '.join(map(endpoint_label, self.urls))}: {last}"
-            ) from last
+            raise self._gave_up(method, exhausted) from exhausted.last_attempt.exception()
 
-    async def _call_batch(self, numbers: Sequence[int], found: dict[int, BlockHeader]) -> None:
-        """Headers of ``numbers`` into ``found``, retried as :meth:`_call` retries a call."""
-        retrying = AsyncRetrying(
+    def _retrying(self) -> AsyncRetrying:
+        """Transient failures of one call or batch, retried with the policy's backoff."""
+        return AsyncRetrying(
             stop=stop_after_attempt(self.policy.attempts),
             wait=backoff_wait(self.policy),
             retry=retry_if_exception_type(RpcTransient),
             before_sleep=_log_retry,
         )
+
+    def _gave_up(self, label: str, exhausted: RetryError) -> RpcUnavailable:
+        return RpcUnavailable(
+            f"{label}: gave up after {self.policy.attempts} attempts on "
+            f"{', '.join(map(endpoint_label, self.urls))}: {exhausted.last_attempt.exception()}"
+        )
+
+    async def _call_batch(self, numbers: Sequence[int], found: dict[int, BlockHeader]) -> None:
+        """Headers of ``numbers`` into ``found``, retried as :meth:`_call` retries a call."""
+        retrying = self._retrying()
         try:
             await retrying(self._attempt_batch, f"{BLOCK_BY_NUMBER} batch", numbers, found)
         except RetryError as exhausted:
-            last = exhausted.last_attempt.exception()
-            raise RpcUnavailable(
-                f"{BLOCK_BY_NUMBER} batch: gave up after {self.policy.attempts} attempts on "
-                f"{', '.join(map(endpoint_label, self.urls))}: {last}"
-            ) from last
+            raise self._gave_up(f"{BLOCK_BY_NUMBER} batch", exhausted) from (
+                exhausted.last_attempt.exception()
+            )
 
     async def _attempt_batch(
         self, label: str, numbers: Sequence[int], found: dict[int, BlockHeader]
