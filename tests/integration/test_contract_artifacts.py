@@ -20,20 +20,13 @@ import pytest
 from eth_utils import keccak
 from eth_utils.abi import event_abi_to_log_topic
 
+from indexer.deployments import CONTRACT_NAMES
+
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 ARTIFACTS_DIR = CONTRACTS_DIR / "artifacts"
 
 # The contracts of the deployments file (chain.md), each with an artifact of the same name.
-CONTRACTS = (
-    "G8DToken",
-    "USDT0",
-    "G8DStaking",
-    "StrategyRegistry",
-    "FollowRegistry",
-    "DecisionHistory",
-    "SettlementManager",
-    "FeeDistributor",
-)
+CONTRACTS = CONTRACT_NAMES
 
 # chain.md's events: (signature hashed into topic0, parameters as chain.md declares them).
 CHAIN_EVENTS: dict[str, tuple[tuple[str, str], ...]] = {
