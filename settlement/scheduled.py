@@ -165,7 +165,10 @@ class SettlementJobs:
                 break
             result = await self.settle_day(day)
             results.append(result)
-            if result.outcome is Outcome.FAILED:
+            # A later day must not be settled before this one is: step 7 collects from the
+            # balances the earlier days left. A day another process is settling (BUSY) is
+            # left to it, and the retry tick goes on from there.
+            if result.outcome in (Outcome.FAILED, Outcome.BUSY):
                 break
         return results
 

@@ -12,6 +12,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import ledger
+from db.enums import RunKind
 from db.models import (
     CreditTransaction,
     DayCommit,
@@ -23,7 +24,7 @@ from db.models import (
 from settlement import rules, service
 from settlement.errors import ConcurrentSettlement
 from settlement.merkle import ExecutionLeaf, day_tree
-from settlement.runs import Outcome
+from settlement.runs import Outcome, try_lock
 from settlement.scheduled import SettlementJobs
 from tests.factories import add_execution, add_follower_trade, add_strategy, add_user, policy
 
@@ -390,3 +391,40 @@ async def test_manual_tier_overrides_and_defaults_to_zero(
     assert await service.tiers_at(session, user_ids=[promoted], end=NOON, policy=POLICY) == {
         promoted: 0
     }
+
+
+async def test_catch_up_stops_at_a_day_another_process_is_settling_instead_of_going_past_it(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """Step 7 depends on the balances earlier days left: a replica that skipped the day another
+    one is settling and settled the next day first would charge the days in the wrong order."""
+    author = await add_user(session)
+    follower = await add_user(session, credits=200)
+    strategy = await add_strategy(session, author)
+    for day in range(2):
+        await add_execution(
+            session,
+            user_id=follower,
+            strategy_id=strategy,
+            amount="1",
+            price="1000",
+            executed_at=NOON + dt.timedelta(days=day),
+        )
+    await session.commit()
+    now = NOON + dt.timedelta(days=2)
+    jobs = jobs_for(session_factory, start_day=DAY, clock=lambda: now)
+
+    async with session_factory() as other_replica:
+        assert await try_lock(other_replica, "settlement", RunKind.DAILY.value, DAY.isoformat())
+        while_busy = await jobs.catch_up_days()
+        await other_replica.rollback()
+    afterwards = await jobs.catch_up_days()
+
+    assert [(r.period, r.outcome) for r in while_busy] == [(DAY.isoformat(), Outcome.BUSY)]
+    assert [r.outcome for r in afterwards] == [Outcome.DONE, Outcome.DONE]
+    session.expire_all()
+    rows = (await session.scalars(select(Settlement).order_by(Settlement.day_index))).all()
+    assert [(r.day_index - rules.day_index_of_date(DAY), r.status) for r in rows] == [
+        (0, "PAID"),
+        (1, "PENDING"),
+    ]
