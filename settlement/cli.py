@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import time
 from collections.abc import AsyncIterator
+from typing import NoReturn
 
 import click
 import structlog
@@ -77,25 +78,55 @@ def settle() -> None:
     """One settlement run now; re-running a period is harmless."""
 
 
+EXIT_BAD_INPUT = 2
+
+
+def _refuse(ctx: click.Context, reason: str) -> NoReturn:
+    """Bad input: one line on stderr naming the option, exit code 2 (nothing was run)."""
+    click.echo(f"gr8d settle {ctx.info_name}: {reason}", err=True)
+    ctx.exit(EXIT_BAD_INPUT)
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
 @settle.command("daily")
-@click.option("--day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD")
+@click.option("--day", "day_text", required=True, metavar="YYYY-MM-DD", help="A finished UTC day.")
 @click.pass_context
-def settle_daily(ctx: click.Context, day: dt.datetime) -> None:
-    """Settle the fees of one day (UTC)."""
+def settle_daily(ctx: click.Context, day_text: str) -> None:
+    """Settle the fees of one finished day (UTC)."""
+    try:
+        day = dt.datetime.strptime(day_text, "%Y-%m-%d").date()
+    except ValueError:
+        _refuse(ctx, f"--day {day_text!r} is not a date (YYYY-MM-DD)")
+    # A settled day is closed: its fills arriving later would be charged nowhere.
+    if day >= _today():
+        _refuse(ctx, f"--day {day}: the day is not over yet (UTC)")
     started = time.perf_counter()
-    result = asyncio.run(settle_day_now(ctx.obj, day.date()))
+    result = asyncio.run(settle_day_now(ctx.obj, day))
     click.echo(describe(result))
     click.echo(f"took {time.perf_counter() - started:.3f} s")
     ctx.exit(1 if result.outcome is Outcome.FAILED else 0)
 
 
 @settle.command("royalties")
-@click.option("--month", required=True, type=click.DateTime(["%Y-%m"]), help="YYYY-MM")
+@click.option(
+    "--month", "month_text", required=True, metavar="YYYY-MM", help="A finished UTC month."
+)
 @click.pass_context
-def settle_royalties(ctx: click.Context, month: dt.datetime) -> None:
-    """Compute (and, with ROYALTY_AUTO_PAY, pay) the author royalties of one month."""
+def settle_royalties(ctx: click.Context, month_text: str) -> None:
+    """Compute (and, with ROYALTY_AUTO_PAY, pay) the author royalties of one finished month."""
+    try:
+        first = dt.datetime.strptime(month_text, "%Y-%m").date()
+    except ValueError:
+        _refuse(ctx, f"--month {month_text!r} is not a month (YYYY-MM)")
+    # Its clones arriving later would never be counted.
+    today = _today()
+    if (first.year, first.month) >= (today.year, today.month):
+        _refuse(ctx, f"--month {first:%Y-%m}: the month is not over yet (UTC)")
     started = time.perf_counter()
-    results = asyncio.run(settle_month_now(ctx.obj, month.year, month.month))
+    results = asyncio.run(settle_month_now(ctx.obj, first.year, first.month))
     failed = False
     for result in results:
         if isinstance(result, RunResult):
