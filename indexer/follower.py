@@ -49,7 +49,7 @@ from indexer import projections, service
 from indexer.deployments import Deployments
 from indexer.events import decode_logs, event_table
 from indexer.progress import ProgressLog
-from indexer.ranges import LogRangeFetcher, RangePolicy
+from indexer.ranges import BloomProbe, LogChunk, LogRangeFetcher, RangePolicy
 from indexer.rpc import BlockHeader, JsonRpc, RpcError
 from indexer.service import CursorPosition
 
@@ -177,16 +177,17 @@ class ChainFollower:
     on_step: Callable[[StepResult], None] | None = None
     ranges: RangePolicy | None = None
     _fetcher: LogRangeFetcher = field(init=False)
+    _addresses: list[str] = field(init=False)
+    _topics: list[str] = field(init=False)
+    _blooms: BloomProbe = field(init=False)
     _ahead: _ReadAhead | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self._fetcher = LogRangeFetcher(
-            self.rpc,
-            list(self.deployments.contracts.values()),
-            # Only chain.md's events: the tokens' Transfer and Approval are not ours to keep.
-            list(event_table()),
-            policy=self.ranges,
-        )
+        self._addresses = list(self.deployments.contracts.values())
+        # Only chain.md's events: the tokens' Transfer and Approval are not ours to keep.
+        self._topics = list(event_table())
+        self._fetcher = LogRangeFetcher(self.rpc, self._addresses, self._topics, policy=self.ranges)
+        self._blooms = BloomProbe(self._addresses, self._topics)
 
     @property
     def chain_id(self) -> int:
@@ -321,7 +322,29 @@ class ChainFollower:
         wanted = {chunk.last, *(e.block_number for e in events)}
         headers |= await self._headers(wanted - headers.keys())
         _refuse_mismatched(events, headers)
+        await self._refuse_missing(chunk, {e.block_number for e in events}, headers)
         return _Read(chunk.last, events, headers)
+
+    async def _refuse_missing(
+        self, chunk: LogChunk, logged: set[int], headers: dict[int, BlockHeader]
+    ) -> None:
+        """A block of the chunk whose logs bloom promises our logs the answer lacks is read
+        again by its hash: logs there mean the answer came from a node behind that block (a
+        load-balanced replica), so the batch is read again; none mean a false positive of the
+        bloom. (Only the headers the batch holds anyway are checked: every block of the
+        unfinalized window, the first and last of a final range.)"""
+        for number, header in headers.items():
+            if (
+                chunk.first <= number <= chunk.last
+                and number not in logged
+                and header.logs_bloom is not None
+                and self._blooms.may_contain(header.logs_bloom)
+                and await self.rpc.block_logs(header, self._addresses, self._topics)
+            ):
+                raise ChainMoved(
+                    f"eth_getLogs answered no logs of block {number}, which has some: "
+                    "a node behind that block answered"
+                )
 
     def _read_ahead(self, start: int, parent_hash: str, *, ceiling: int) -> None:
         """Start reading the batch after the one being written, if it is entirely final

@@ -166,19 +166,31 @@ def bloom_may_contain(bloom: str, addresses: Sequence[str], topics: Sequence[str
     ``topics`` when given): False proves the block has none; True only says it may.
 
     A node that answers fewer logs than a block's bloom promises may be behind that block:
-    the caller reads the range again (a bloom's false positives make one re-read agreeing
-    with the first the proof that the block really has none).
+    the caller reads the block again by its hash (a node without it answers an error, not an
+    empty list), which tells such a node from one of the bloom's false positives.
     """
-    bits = int(bloom, 16)
+    return BloomProbe(addresses, topics).may_contain(bloom)
 
-    def present(value: str) -> bool:
-        digest = keccak_256(bytes.fromhex(value.removeprefix("0x"))).digest()
-        # Yellow paper: three 11-bit indices from the first six bytes of the Keccak hash.
-        return all(
-            bits >> (int.from_bytes(digest[index : index + 2], "big") & 2047) & 1
-            for index in (0, 2, 4)
-        )
 
-    if not any(present(address) for address in addresses):
-        return False
-    return not topics or any(present(topic) for topic in topics)
+class BloomProbe:
+    """:func:`bloom_may_contain` for fixed addresses and topics, their bits computed once."""
+
+    def __init__(self, addresses: Sequence[str], topics: Sequence[str] = ()) -> None:
+        self._addresses = [_bloom_mask(address) for address in addresses]
+        self._topics = [_bloom_mask(topic) for topic in topics]
+
+    def may_contain(self, bloom: str) -> bool:
+        bits = int(bloom, 16)
+        if not any(bits & mask == mask for mask in self._addresses):
+            return False
+        return not self._topics or any(bits & mask == mask for mask in self._topics)
+
+
+def _bloom_mask(value: str) -> int:
+    """The three bloom bits of an address or topic (Yellow paper: three 11-bit indices from
+    the first six bytes of its Keccak hash), as one integer."""
+    digest = keccak_256(bytes.fromhex(value.removeprefix("0x"))).digest()
+    mask = 0
+    for index in (0, 2, 4):
+        mask |= 1 << (int.from_bytes(digest[index : index + 2], "big") & 2047)
+    return mask

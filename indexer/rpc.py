@@ -500,6 +500,24 @@ class JsonRpc:
         )
         return found
 
+    async def block_logs(
+        self, header: BlockHeader, addresses: Sequence[str], topics: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """Logs of `addresses` in the block `header` is, asked by its hash (EIP-234): a node
+        that does not have that block answers an error (retried), never an empty list."""
+        query: dict[str, Any] = {"blockHash": header.hash, "address": list(addresses)}
+        if topics:
+            query["topics"] = [list(topics)]
+
+        def checked(found: Any) -> list[dict[str, Any]]:
+            logs = _logs_within(found, header.number, header.number)
+            if any(_hash(item.get("blockHash")) != header.hash for item in logs):
+                raise RpcTransient(f"{GET_LOGS}: a log of another block than {header.hash}")
+            return logs
+
+        found: list[dict[str, Any]] = await self._call(GET_LOGS, [query], validate=checked)
+        return found
+
     # -- retrying ---------------------------------------------------------------------------
 
     async def _call(

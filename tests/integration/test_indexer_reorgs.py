@@ -330,3 +330,42 @@ async def test_a_reorg_of_every_indexed_block_starts_over_from_the_start_block(
 
     assert await indexed_events(session_factory) == []
     assert (await clean_index_equals(chain, http, session_factory))["differences"] == {}
+
+
+class LogsBehindNode(JsonRpc):
+    """A load-balanced provider whose eth_getLogs goes to a replica `lag` blocks behind the
+    head the others serve: it answers the blocks it lacks with no logs (as nodes answer a
+    range past their head), while headers and `latest` come from an up-to-date replica."""
+
+    lag = 3
+
+    def __init__(self, *args: Any, behind_answers: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.behind_answers = behind_answers
+
+    async def logs(
+        self, from_block: int, to_block: int, addresses: Any, topics: Any = ()
+    ) -> list[dict[str, Any]]:
+        found = await super().logs(from_block, to_block, addresses, topics)
+        if self.behind_answers <= 0:
+            return found
+        self.behind_answers -= 1
+        replica_head = (await super().latest_block()).number - self.lag
+        return [item for item in found if int(item["blockNumber"], 16) <= replica_head]
+
+
+@pytest.mark.usefixtures("seeded")
+async def test_logs_a_node_behind_leaves_out_are_read_again_not_lost(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The blocks' logs blooms promise logs the answer lacks: the batch is read again."""
+    await activity(chain, 9)
+    behind = LogsBehindNode(http, chain.anvil.url, behind_answers=2)
+    follower = follower_of(chain, http, session_factory, rpc=behind, batch_blocks=1_000)
+
+    await follower.index_until(await head_of(chain))
+
+    assert (await clean_index_equals(chain, http, session_factory))["differences"] == {}
+    assert behind.behind_answers == 0  # both of its answers came, and were read again
