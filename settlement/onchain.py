@@ -211,6 +211,26 @@ async def commit_day_roots(
     return sent
 
 
+async def unsent_day_indexes(
+    session: AsyncSession, *, first_day_index: int, end_day_index: int
+) -> list[int]:
+    """The days in [first, end) with a root ``commit_day_roots`` would send (not on chain yet,
+    its strategy registered on chain), oldest first."""
+    rows = await session.scalars(
+        select(DayCommit.day_index)
+        .join(StrategyRegistration, StrategyRegistration.strategy_id == DayCommit.strategy_id)
+        .where(
+            DayCommit.day_index >= first_day_index,
+            DayCommit.day_index < end_day_index,
+            DayCommit.onchain_tx_hash.is_(None),
+            StrategyRegistration.onchain_strategy_id.is_not(None),
+        )
+        .distinct()
+        .order_by(DayCommit.day_index)
+    )
+    return list(rows)
+
+
 async def _send_commit(
     w3: AsyncWeb3[Any],
     contract: AsyncContract,

@@ -170,7 +170,25 @@ class SettlementJobs:
             # left to it, and the retry tick goes on from there.
             if result.outcome in (Outcome.FAILED, Outcome.BUSY):
                 break
+        await self.relay_unsent(self._first_day(today), today)
         return results
+
+    async def relay_unsent(self, first_day: dt.date, today: dt.date) -> int:
+        """Relay the roots of settled days in [first_day, today) that are not on chain yet: a
+        day whose relay failed (chain down, relayer not allowed yet) is settled, so the
+        catch-up does not run it again and would never send them otherwise."""
+        if self.relayer is None:
+            return 0
+        async with self.session_factory() as session:
+            days = await onchain.unsent_day_indexes(
+                session,
+                first_day_index=rules.day_index_of_date(first_day),
+                end_day_index=rules.day_index_of_date(today),
+            )
+        sent = 0
+        for day_index in days:
+            sent += await self.relay_day(day_index)
+        return sent
 
     async def catch_up_months(self) -> list[RunResult | int]:
         today = self.clock().date()

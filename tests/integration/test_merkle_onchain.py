@@ -421,3 +421,40 @@ async def test_a_key_that_is_not_the_relayer_gets_a_clear_error_and_nothing_is_r
     )
     assert await relayed.contract.functions.rootOf(0, DAY_INDEX).call() == bytes(32)
     assert (await day_commit(session, strategy)).onchain_tx_hash is None
+
+
+async def test_a_settled_day_whose_roots_were_not_relayed_is_relayed_by_the_next_catch_up(
+    session: AsyncSession,
+    session_factory: async_sessionmaker[AsyncSession],
+    chain: LocalChain,
+    relayed: Relayed,
+) -> None:
+    strategy = await registered_strategy(session, onchain_strategy_id=11)
+    follower = await add_user(session)
+    execution_id = await add_execution(
+        session, user_id=follower, strategy_id=strategy, amount="1", price="100", executed_at=NOON
+    )
+    await session.commit()
+    tomorrow = NOON + dt.timedelta(days=1)
+
+    def jobs_relaying_with(private_key: str) -> SettlementJobs:
+        return SettlementJobs(
+            session_factory=session_factory,
+            policy=policy(),
+            start_day=DAY,
+            clock=lambda: tomorrow,
+            relayer=Relayer(chain.w3, relayed.address, private_key),
+        )
+
+    # The relay fails (a key that is not the relayer): the settlement stays, the root unsent.
+    [settled] = await jobs_relaying_with(chain.private_keys[2]).catch_up_days()
+    assert settled.outcome is Outcome.DONE
+    assert (await day_commit(session, strategy)).onchain_tx_hash is None
+
+    assert await jobs_relaying_with(relayed.relayer_key).catch_up_days() == []
+
+    assert (await day_commit(session, strategy)).onchain_tx_hash is not None
+    leaf = ExecutionLeaf(execution_id, follower, "BUY", Decimal(1), Decimal(100), NOON)
+    assert bytes(await relayed.contract.functions.rootOf(11, DAY_INDEX).call()) == as_bytes(
+        day_tree([leaf]).root
+    )
