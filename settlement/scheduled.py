@@ -160,7 +160,9 @@ class SettlementJobs:
         for day in days_to_settle(self._first_day(today), today):
             if day.isoformat() in done:
                 continue
-            if self.policy.blockchain_enabled and not await self._chain_final_past(day):
+            if self.policy.blockchain_enabled and not await self._chain_final_past(
+                rules.day_bounds(rules.day_index_of_date(day))[1]
+            ):
                 log.info("waiting for the indexer to finalize the day", day=day.isoformat())
                 break
             result = await self.settle_day(day)
@@ -195,6 +197,11 @@ class SettlementJobs:
         results: list[RunResult | int] = []
         for period in months_to_settle(self._first_day(today), today):
             year, month = parse_month(period)
+            if self.policy.blockchain_enabled and not await self._chain_final_past(
+                service.month_bounds(year, month)[1]
+            ):
+                log.info("waiting for the indexer to finalize the month", month=period)
+                break
             results.extend(await self.settle_month(year, month))
         return results
 
@@ -207,8 +214,7 @@ class SettlementJobs:
         await self.catch_up_days()
         await self.catch_up_months()
 
-    async def _chain_final_past(self, day: dt.date) -> bool:
-        _, end = rules.day_bounds(rules.day_index_of_date(day))
+    async def _chain_final_past(self, end: dt.datetime) -> bool:
         async with self.session_factory() as session:
             return await service.chain_final_past(session, end)
 

@@ -608,7 +608,12 @@ async def preview_royalties(
 async def create_royalties(
     session: AsyncSession, *, year: int, month: int, policy: Policy
 ) -> RoyaltyReport:
-    """Write the PENDING royalties of month M that do not exist yet."""
+    """Write the PENDING royalties of month M that do not exist yet. With BLOCKCHAIN_ENABLED,
+    PeriodNotFinal until the indexer has finalized past the month's end: the rate is the
+    author's tier there, which must not depend on how far the indexer has got."""
+    _, end = month_bounds(year, month)
+    if policy.blockchain_enabled and not await chain_final_past(session, end):
+        raise PeriodNotFinal(f"{year:04d}-{month:02d}")
     lines = await preview_royalties(session, year=year, month=month, policy=policy)
     report = RoyaltyReport(year=year, month=month)
     if not lines:

@@ -11,15 +11,18 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import (
+    AuthorRoyalty,
     ChainBlock,
     ChainEvent,
     IndexerCursor,
     Settlement,
     StakingRecord,
+    Template,
+    TemplateClone,
     User,
 )
 from settlement import rules, service
-from settlement.runs import Outcome
+from settlement.runs import Outcome, RunResult
 from settlement.scheduled import SettlementJobs
 from tests.factories import add_execution, add_strategy, add_user, policy
 
@@ -129,3 +132,53 @@ async def test_a_day_waits_until_the_indexer_has_finalized_past_its_end(
     row = await session.scalar(select(Settlement))
     assert row is not None
     assert (row.user_tier, row.discount_bps, row.fee_credits) == (3, 3000, 140)
+
+
+async def test_a_month_waits_until_the_indexer_has_finalized_past_its_end(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """The royalty rate is the author's tier at the end of the month: read before the chain
+    is final there, it would depend on how far the indexer had got."""
+    end_of_october = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    author = await add_user(session)
+    await stake(session, author, "STAKE", "1000000", end_of_october - dt.timedelta(hours=1))
+    template = (
+        await session.execute(
+            insert(Template)
+            .values(
+                strategy_id=await add_strategy(session, author),
+                author_id=author,
+                name="t",
+                price_credits=1000,
+            )
+            .returning(Template.id)
+        )
+    ).scalar_one()
+    await session.execute(
+        insert(TemplateClone).values(
+            template_id=template,
+            author_id=author,
+            cloner_id=await add_user(session),
+            price_credits=1000,
+            created_at=end_of_october - dt.timedelta(days=3),
+        )
+    )
+    await session.commit()
+    now = end_of_october + dt.timedelta(hours=2)
+    jobs = SettlementJobs(
+        session_factory=session_factory,
+        policy=ON_CHAIN,
+        start_day=dt.date(2026, 10, 1),
+        clock=lambda: now,
+    )
+
+    assert await jobs.catch_up_months() == []
+    assert (await session.scalars(select(AuthorRoyalty))).all() == []
+    await finalize_until(session, end_of_october)
+    await session.commit()
+    created, paid = await jobs.catch_up_months()
+
+    assert isinstance(created, RunResult) and created.outcome is Outcome.DONE
+    royalty = await session.scalar(select(AuthorRoyalty))
+    assert royalty is not None
+    assert (royalty.royalty_rate_bps, royalty.royalty_amount_credits, paid) == (2000, 200, 200)
