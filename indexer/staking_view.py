@@ -29,13 +29,16 @@ from settlement import rules
 
 COOLDOWN = dt.timedelta(days=7)  # G8DStaking.COOLDOWN
 
+# The chain ids (one per indexed chain) let both look-ups use the partial index of a wallet's
+# staking events (chain_id, wallet, block, log) instead of scanning every event of the name.
 _PENDING_UNSTAKES = text(
     """
     SELECT e.args ->> 'user' AS wallet,
            CAST(e.args ->> 'amount' AS numeric) * CAST('1e-18' AS numeric) AS amount,
            e.block_timestamp AS requested_at
     FROM chain_events AS e
-    WHERE e.event_name = 'UnstakeRequested'
+    WHERE e.chain_id IN (SELECT chain_id FROM indexer_cursors)
+      AND e.event_name = 'UnstakeRequested'
       AND e.projection_status <> 'FAILED'
       AND (e.args ->> 'user') = ANY(CAST(:wallets AS text[]))
       AND NOT EXISTS (

@@ -78,7 +78,6 @@ class ChainEvent(Base):
             "args IS NOT NULL OR (topics IS NOT NULL AND data IS NOT NULL)", name="decoded_or_raw"
         ),
         Index("ix_chain_events_chain_id_block_number", "chain_id", "block_number"),
-        Index("ix_chain_events_event_name", "event_name"),
         Index(
             "ix_chain_events_unprojected",
             "projection_status",

@@ -8,9 +8,10 @@ import uuid
 from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import ChainEvent
+from db.models import ChainEvent, IndexerCursor
 
 CHAIN_ID = 10143
 WEI_PER_G8D = 10**18
@@ -27,8 +28,19 @@ async def add_chain_event(
     status: str = "PENDING",
 ) -> str:
     """One decoded event (integers as decimal strings, addresses lower-case, as the decoder
-    writes them); returns its transaction hash."""
+    writes them), with the chain's cursor the indexer writes beside it; returns its transaction
+    hash."""
     tx_hash = "0x" + uuid.uuid4().hex * 2
+    await session.execute(
+        upsert(IndexerCursor)
+        .values(
+            chain_id=CHAIN_ID,
+            last_block_number=block_number,
+            last_block_hash="0x" + f"{block_number:064x}",
+            finalized_block_number=0,
+        )
+        .on_conflict_do_nothing()
+    )
     await session.execute(
         insert(ChainEvent).values(
             chain_id=CHAIN_ID,
