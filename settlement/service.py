@@ -648,11 +648,22 @@ async def pending_royalty_ids(session: AsyncSession, *, year: int, month: int) -
     return list(rows)
 
 
+async def _locked_royalty(session: AsyncSession, royalty_id: uuid.UUID) -> AuthorRoyalty | None:
+    """The royalty's row as committed now, locked: populate_existing, because a copy the
+    session loaded earlier would show a status another transaction has changed since (and a
+    PAID royalty would be cancelled, or paid again)."""
+    royalty: AuthorRoyalty | None = await session.scalar(
+        select(AuthorRoyalty)
+        .where(AuthorRoyalty.id == royalty_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return royalty
+
+
 async def pay_royalty(session: AsyncSession, *, royalty_id: uuid.UUID) -> int:
     """Pay one PENDING royalty (a ROYALTY posting, then PAID); returns the credits paid."""
-    royalty = await session.scalar(
-        select(AuthorRoyalty).where(AuthorRoyalty.id == royalty_id).with_for_update()
-    )
+    royalty = await _locked_royalty(session, royalty_id)
     if royalty is None:
         raise RoyaltyNotFound(royalty_id)
     if royalty.status != RoyaltyStatus.PENDING.value:
@@ -684,9 +695,7 @@ async def batch_pay_royalties(session: AsyncSession, *, year: int, month: int) -
 
 
 async def cancel_royalty(session: AsyncSession, *, royalty_id: uuid.UUID) -> None:
-    royalty = await session.scalar(
-        select(AuthorRoyalty).where(AuthorRoyalty.id == royalty_id).with_for_update()
-    )
+    royalty = await _locked_royalty(session, royalty_id)
     if royalty is None:
         raise RoyaltyNotFound(royalty_id)
     if royalty.status != RoyaltyStatus.PENDING.value:

@@ -139,3 +139,26 @@ async def test_batch_pay_pays_every_pending_royalty_of_the_month_once(
     await session.commit()
     assert await service.batch_pay_royalties(session, year=2026, month=7) == 0
     assert await royalty_postings(session) == sorted([(first, 20), (second, 5)])
+
+
+async def test_a_royalty_paid_elsewhere_after_this_session_read_it_is_neither_cancelled_nor_paid(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    author = await add_user(session)
+    await add_clones(session, author, [300], dt.datetime(2026, 6, 2, tzinfo=dt.UTC))
+    await session.commit()
+    await SettlementJobs(session_factory=session_factory, policy=MANUAL).settle_month(2026, 6)
+    royalty = await session.scalar(select(AuthorRoyalty))
+    assert royalty is not None and royalty.status == "PENDING"
+
+    async with session_factory() as another_admin:
+        await service.pay_royalty(another_admin, royalty_id=royalty.id)
+        await another_admin.commit()
+
+    with pytest.raises(RoyaltyNotPayable):
+        await service.cancel_royalty(session, royalty_id=royalty.id)
+    with pytest.raises(RoyaltyNotPayable):
+        await service.pay_royalty(session, royalty_id=royalty.id)
+    await session.rollback()
+    assert (await session.scalar(select(AuthorRoyalty.status))) == "PAID"
+    assert await royalty_postings(session) == [(author, 30)]
