@@ -177,7 +177,7 @@ async def respond(endpoint: Endpoint, call: Call, arguments: dict[str, Any]) -> 
 
 
 @contextlib.asynccontextmanager
-async def _request_session(app: web.Application, *, read_only: bool) -> AsyncIterator[AsyncSession]:
+async def _request_session(app: web.Application, endpoint: Endpoint) -> AsyncIterator[AsyncSession]:
     """The request's transaction (committed when the block ends, rolled back when it raises);
     for a read-only route a session without one, bound to an autocommit connection: its
     statements of plain columns run straight on that connection (db/statements.py), without
@@ -188,8 +188,14 @@ async def _request_session(app: web.Application, *, read_only: bool) -> AsyncIte
     halfway: an autocommit connection goes back to the pool without waiting on the server,
     so there is nothing to interrupt. A session that never began a transaction nor loaded an
     object (the handler's statements ran on the driver) has nothing to close. Both: ~35 us of
-    CPU a request."""
-    if read_only:
+    CPU a request.
+
+    A route that does not need the database gets a session that connects only when used, so
+    that it answers while PostgreSQL is unreachable."""
+    if not endpoint.needs_database:
+        async with app[context.SESSION_FACTORY]() as session:
+            yield session
+    elif endpoint.read_only:
         connection = await app[context.READ_ENGINE].connect()
         try:
             session = app[context.READ_SESSION_FACTORY](bind=connection)
@@ -219,7 +225,7 @@ def aiohttp_handler(endpoint: Endpoint) -> Any:
             ip=ip,
             presented=credentials if isinstance(credentials, PresentedToken) else None,
         )
-        async with _request_session(app, read_only=endpoint.read_only) as session:
+        async with _request_session(app, endpoint) as session:
             principal = await authenticate(
                 credentials,
                 access=endpoint.access,

@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from api.problems import Problem, from_domain_error, from_problem, problem_response
 from gr8d.config import AppEnv, Settings
@@ -73,6 +74,27 @@ def _from_http_exception(exc: web.HTTPException) -> web.StreamResponse:
     return problem_response(exc.status, code, detail, headers=headers or None)
 
 
+# SQLSTATE classes of a database that is away rather than of a request that is wrong:
+# 08 connection exception, 53 insufficient resources (too many connections), 57 operator
+# intervention (shutting down, starting up).
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+
+
+def database_unavailable(error: Exception) -> bool:
+    """The database could not be reached or served the request's connection: a retry may
+    succeed. The driver raises a refused or timed-out connect as a bare OSError; a pool with no
+    free connection raises SQLAlchemy's TimeoutError; a connection that died under the request
+    is an invalidated DBAPIError."""
+    if isinstance(error, OSError | PoolTimeout):
+        return True
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        state = str(getattr(error.orig, "sqlstate", "") or getattr(error.orig, "pgcode", ""))
+        return state[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+    return False
+
+
 @web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -87,10 +109,11 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         log.warning("redis unavailable", path=request.path)
         return problem_response(503, "REDIS_UNAVAILABLE", "a backing service is unavailable")
     except Exception as error:
-        if isinstance(error, DBAPIError) and error.connection_invalidated:
-            # The connection died under the request; the pool replaces it and every pooled
-            # connection older than it, so a retry finds a fresh one.
-            log.warning("database connection lost", path=request.path)
+        if database_unavailable(error):
+            # A connection that died under the request is replaced by the pool (with every
+            # pooled connection older than it), so a retry finds a fresh one; a database that
+            # is away is the same 503 as Redis being away (fail closed, never a 500).
+            log.warning("database unavailable", path=request.path, error=repr(error))
             return problem_response(
                 503,
                 "DATABASE_UNAVAILABLE",

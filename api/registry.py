@@ -111,6 +111,7 @@ class Endpoint:
     rate_limited: bool
     idempotent: bool
     read_only: bool
+    needs_database: bool
 
     @property
     def operation_id(self) -> str:
@@ -135,6 +136,7 @@ class Routes:
         rate_limited: bool = True,
         idempotent: bool = False,
         read_only: bool | None = None,
+        needs_database: bool = True,
     ) -> Callable[[Handler], Handler]:
         """`rate_limit` replaces the default per-IP limit; `rate_limited=False` drops it (for
         probes like /health that must answer while Redis is down).
@@ -142,7 +144,10 @@ class Routes:
         `read_only` (the default for GET) runs the handler without a transaction: each
         statement commits on its own, which saves the BEGIN and COMMIT round trips and reads
         the same (under READ COMMITTED every statement has its own snapshot anyway). Such a
-        handler must not write: its session refuses to flush changes."""
+        handler must not write: its session refuses to flush changes.
+
+        `needs_database=False` gives the handler a session that connects only if it is used,
+        for routes that must answer while PostgreSQL is down (/health, the OpenAPI document)."""
 
         def register(handler: Handler) -> Handler:
             if idempotent and read_only:
@@ -155,6 +160,7 @@ class Routes:
                     rate_limited=rate_limited,
                     idempotent=idempotent,
                     read_only=method == "GET" if read_only is None else read_only,
+                    needs_database=needs_database,
                 )
             )
             return handler
@@ -230,4 +236,5 @@ def _endpoint(
         rate_limited=True,
         idempotent=False,
         read_only=False,
+        needs_database=True,
     )

@@ -94,7 +94,7 @@ async def health_of(app: web.Application) -> web.Response:
     )
 
 
-@routes.get("/health", access=Access.PUBLIC, rate_limited=False)
+@routes.get("/health", access=Access.PUBLIC, rate_limited=False, needs_database=False)
 async def health(call: Call) -> web.Response:
     """Health of the database, Redis and the indexer.
 
@@ -103,7 +103,7 @@ async def health(call: Call) -> web.Response:
     return await health_of(call.request.app)
 
 
-@routes.get("/openapi.json", access=Access.PUBLIC, rate_limited=False)
+@routes.get("/openapi.json", access=Access.PUBLIC, rate_limited=False, needs_database=False)
 async def openapi_document(call: Call) -> web.Response:
     """This API's OpenAPI 3.1 document."""
     return web.Response(
@@ -111,7 +111,7 @@ async def openapi_document(call: Call) -> web.Response:
     )
 
 
-@routes.get("/docs", access=Access.PUBLIC, rate_limited=False)
+@routes.get("/docs", access=Access.PUBLIC, rate_limited=False, needs_database=False)
 async def docs(call: Call) -> web.Response:
     """A browsable page of the OpenAPI document."""
     response = web.Response(text=_DOCS_PAGE, content_type="text/html")

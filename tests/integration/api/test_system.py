@@ -160,3 +160,50 @@ async def test_routes_that_need_redis_fail_closed_when_it_is_down(api_settings: 
         await client.close()
     assert response.status == 503
     assert body["code"] == "REDIS_UNAVAILABLE"
+
+
+def _without_database(settings: Settings) -> Settings:
+    """The same app, its database on a port nothing listens on."""
+    return settings.model_copy(
+        update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:1/gr8d_nowhere"}
+    )
+
+
+async def test_health_is_503_when_the_database_is_down(api_settings: Settings) -> None:
+    client = await start_client(_without_database(api_settings))
+    try:
+        response = await client.get("/api/v1/health")
+        body = await response.json()
+    finally:
+        await client.close()
+    assert response.status == 503
+    assert body["database"] is False and body["redis"] is True
+
+
+async def test_the_openapi_document_is_served_while_the_database_is_down(
+    api_settings: Settings,
+) -> None:
+    client = await start_client(_without_database(api_settings))
+    try:
+        document = await client.get("/api/v1/openapi.json")
+        docs_page = await client.get("/api/v1/docs")
+    finally:
+        await client.close()
+    assert document.status == 200 and docs_page.status == 200
+
+
+async def test_routes_that_need_the_database_answer_503_when_it_is_unreachable(
+    api_settings: Settings,
+) -> None:
+    client = await start_client(_without_database(api_settings))
+    try:
+        login = await client.post(
+            "/api/v1/auth/login", json={"email": "someone@example.com", "password": "password-1"}
+        )
+        login_body = await login.json(content_type=None)
+    finally:
+        await client.close()
+    assert login.status == 503
+    assert login.headers["Content-Type"].startswith("application/problem+json")
+    assert login_body["code"] == "DATABASE_UNAVAILABLE"
+    assert login.headers["Retry-After"] == "1"
