@@ -7,6 +7,7 @@ import binascii
 import datetime as dt
 import ipaddress
 from enum import StrEnum
+from urllib.parse import urlsplit
 from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -150,6 +151,29 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(item, strict=False)
             except ValueError as exc:
                 raise ValueError(f"{item!r} is not an IP address or CIDR range") from exc
+        return value
+
+    @field_validator("rpc_urls")
+    @classmethod
+    def _http_endpoints(cls, value: list[str]) -> list[str]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ValueError(f"{url!r} is not an http:// or https:// URL of a JSON-RPC node")
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        # Browsers send the bare origin, so anything else (a path, a trailing slash, "*",
+        # which credentials forbid anyway) would never match and CORS would fail silently.
+        for origin in value:
+            parts = urlsplit(origin)
+            bare = f"{parts.scheme}://{parts.netloc}"
+            if parts.scheme not in {"http", "https"} or not parts.hostname or origin != bare:
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme://host[:port], http or https, no path"
+                )
         return value
 
     @field_validator("log_level")

@@ -137,6 +137,11 @@ def test_production_requires_real_servers(monkeypatch: pytest.MonkeyPatch, varia
         ("CREDENTIALS_ENCRYPTION_KEY", "k1:c2hvcnQ="),
         ("LOG_LEVEL", "LOUD"),
         ("LOG_FORMAT", "xml"),
+        ("RPC_URLS", "http://a:8545,localhost:8545"),
+        ("RPC_URLS", "ws://a:8546"),
+        ("CORS_ORIGINS", "https://app.example.com/"),
+        ("CORS_ORIGINS", "*"),
+        ("CORS_ORIGINS", "ftp://app.example.com"),
     ],
 )
 def test_a_bad_value_is_one_error_naming_its_variable(
@@ -154,11 +159,13 @@ def test_lists_are_comma_separated_and_values_typed(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.1,192.168.0.0/16")
     monkeypatch.setenv("SETTLEMENT_START_DAY", "2026-11-01")
     monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/db")
+    monkeypatch.setenv("CORS_ORIGINS", "https://app.example.com,http://localhost:5173")
     settings = load_settings()
     assert settings.rpc_urls == ["http://a:8545", "http://b:8545"]
     assert settings.trusted_proxies == ["10.0.0.1", "192.168.0.0/16"]
     assert settings.settlement_start_day == dt.date(2026, 11, 1)
     assert settings.database_url == "postgresql+asyncpg://u@h/db"
+    assert settings.cors_origins == ["https://app.example.com", "http://localhost:5173"]
 
 
 def test_a_dotenv_file_is_read_in_development(
