@@ -7,8 +7,8 @@ import binascii
 import datetime as dt
 import ipaddress
 from enum import StrEnum
-from urllib.parse import urlsplit
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
