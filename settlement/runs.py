@@ -75,15 +75,17 @@ async def _record(
     period: str,
     status: RunStatus,
     figures: dict[str, Any],
+    *,
+    started_at: dt.datetime,
     error: str | None = None,
 ) -> None:
-    now = dt.datetime.now(dt.UTC)
+    """The outcome of the latest attempt at (kind, period): when it started and finished."""
     statement = insert(SettlementRun).values(
         kind=kind.value,
         period=period,
         status=status.value,
-        started_at=now,
-        finished_at=now,
+        started_at=started_at,
+        finished_at=dt.datetime.now(dt.UTC),
         figures=figures,
         error=error,
     )
@@ -92,6 +94,7 @@ async def _record(
             index_elements=["kind", "period"],
             set_={
                 "status": statement.excluded.status,
+                "started_at": statement.excluded.started_at,
                 "finished_at": statement.excluded.finished_at,
                 "figures": statement.excluded.figures,
                 "error": statement.excluded.error,
@@ -109,6 +112,7 @@ async def run_once(
 ) -> RunResult:
     """Run `work` for (kind, period) unless it is done or another process is running it."""
     started = time.perf_counter()
+    started_at = dt.datetime.now(dt.UTC)
     try:
         async with UnitOfWork(session_factory) as uow:
             if not await try_lock(uow.session, "settlement", kind.value, period):
@@ -118,13 +122,21 @@ async def run_once(
                     kind, period, Outcome.ALREADY_DONE, {}, time.perf_counter() - started
                 )
             figures = await work(uow.session)
-            await _record(uow.session, kind, period, RunStatus.DONE, figures)
+            await _record(uow.session, kind, period, RunStatus.DONE, figures, started_at=started_at)
             await uow.commit()
     except Exception as error:
         reason = f"{type(error).__name__}: {error}"
         log.error("settlement run failed", kind=kind.value, period=period, error=reason)
         async with UnitOfWork(session_factory) as uow:
-            await _record(uow.session, kind, period, RunStatus.FAILED, {}, reason)
+            await _record(
+                uow.session,
+                kind,
+                period,
+                RunStatus.FAILED,
+                {},
+                started_at=started_at,
+                error=reason,
+            )
             await uow.commit()
         return RunResult(
             kind, period, Outcome.FAILED, {}, time.perf_counter() - started, error=reason

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text, update
@@ -21,10 +22,10 @@ from db.models import (
     SettlementRun,
     User,
 )
-from settlement import rules, service
+from settlement import proofs, rules, service
 from settlement.errors import ConcurrentSettlement
 from settlement.merkle import ExecutionLeaf, day_tree
-from settlement.runs import Outcome, try_lock
+from settlement.runs import Outcome, run_once, try_lock
 from settlement.scheduled import SettlementJobs
 from tests.factories import add_execution, add_follower_trade, add_strategy, add_user, policy
 
@@ -428,3 +429,65 @@ async def test_catch_up_stops_at_a_day_another_process_is_settling_instead_of_go
         (0, "PAID"),
         (1, "PENDING"),
     ]
+
+
+async def test_an_execution_at_midnight_belongs_to_the_day_it_starts(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """Day D is [D·86400, (D+1)·86400): the last microsecond before midnight is D's (its leaf
+    keeps the whole second, 23:59:59), midnight itself is the next day's."""
+    author = await add_user(session)
+    follower = await add_user(session, credits=10_000)
+    strategy = await add_strategy(session, author)
+    midnight = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
+    last_moment = await add_execution(
+        session,
+        user_id=follower,
+        strategy_id=strategy,
+        amount="1",
+        price="1000",
+        executed_at=midnight - dt.timedelta(microseconds=1),
+    )
+    await add_execution(
+        session,
+        user_id=follower,
+        strategy_id=strategy,
+        amount="2",
+        price="1000",
+        executed_at=midnight,
+    )
+    await session.commit()
+    jobs = jobs_for(session_factory)
+
+    await jobs.settle_day(DAY)
+    await jobs.settle_day(DAY + dt.timedelta(days=1))
+
+    rows = (await session.scalars(select(Settlement).order_by(Settlement.day_index))).all()
+    assert [(r.day_index, r.total_volume) for r in rows] == [
+        (rules.day_index_of_date(DAY), Decimal(1000)),
+        (rules.day_index_of_date(DAY) + 1, Decimal(2000)),
+    ]
+    commits = (await session.scalars(select(DayCommit).order_by(DayCommit.day_index))).all()
+    assert [c.leaf_count for c in commits] == [1, 1]
+    execution = await session.get_one(Execution, last_moment)
+    proof = await proofs.proof_of(session, execution=execution)
+    assert (proof.day_index, proof.root) == (rules.day_index_of_date(DAY), commits[0].merkle_root)
+    assert proof.leaf_values[-1] == str(int(midnight.timestamp()) - 1)
+
+
+async def test_a_run_records_when_it_started_and_when_it_finished(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    async def slow_work(_: AsyncSession) -> dict[str, Any]:
+        await asyncio.sleep(0.3)
+        return {}
+
+    before = dt.datetime.now(dt.UTC)
+    result = await run_once(
+        session_factory, kind=RunKind.DAILY, period="2026-11-20", work=slow_work
+    )
+
+    run = await session.scalar(select(SettlementRun))
+    assert result.outcome is Outcome.DONE and run is not None and run.finished_at is not None
+    assert before <= run.started_at
+    assert run.finished_at - run.started_at >= dt.timedelta(seconds=0.3)
