@@ -38,7 +38,10 @@ def default_rate_limit(settings: Settings) -> RateLimit:
 
 def caller_ip(request: web.Request, settings: Settings) -> str:
     peer = request.remote or "unknown"
-    forwarded = request.headers.get("X-Forwarded-For")
+    # Every X-Forwarded-For line, in order, as one list (RFC 9110 5.3): a proxy may add a line
+    # of its own after the client's instead of appending to it.
+    lines = request.headers.getall("X-Forwarded-For", ())
+    forwarded = ", ".join(lines) if lines else None
     return client_ip(peer, forwarded, trusted_networks(settings.trusted_proxies))
 
 

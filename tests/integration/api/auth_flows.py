@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,7 @@ async def login(
     email: str,
     password: str = PASSWORD,
     *,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> ClientResponse:
     return await client.post(
         "/api/v1/auth/login", json={"email": email, "password": password}, headers=headers

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from multidict import CIMultiDict
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -332,6 +333,25 @@ async def test_behind_a_trusted_proxy_each_client_has_its_own_login_limit(
     forged = forwarded_for("198.51.100.7, 203.0.113.1")
     assert (await login(behind_proxy, "x@example.com", "wrong", headers=forged)).status == 429
     assert (await login(behind_proxy, "x@example.com", "wrong", headers=bob)).status == 401
+
+
+async def test_a_proxy_that_adds_its_own_forwarded_for_line_is_read_after_the_clients_line(
+    behind_proxy: Client,
+) -> None:
+    # Some proxies (HAProxy's `option forwardfor`) add a header line of their own rather than
+    # appending to the client's: the lines together are one list (RFC 9110), and the client's
+    # own line, first, must not make it a new client.
+    def through_proxy(forged: str) -> CIMultiDict[str]:
+        return CIMultiDict([("X-Forwarded-For", forged), ("X-Forwarded-For", "203.0.113.1")])
+
+    for _ in range(5):
+        await login(behind_proxy, "x@example.com", "wrong", headers=forwarded_for("203.0.113.1"))
+    statuses = [
+        (await login(behind_proxy, "x@example.com", "wrong", headers=through_proxy(forged))).status
+        for forged in ("198.51.100.7", "198.51.100.8")
+    ]
+
+    assert statuses == [429, 429]
 
 
 async def test_registration_is_limited_to_three_per_five_minutes(client: Client) -> None:
