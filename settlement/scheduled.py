@@ -152,6 +152,11 @@ class SettlementJobs:
     def _first_day(self, today: dt.date) -> dt.date:
         return self.start_day or today - dt.timedelta(days=1)
 
+    def _first_month_day(self, today: dt.date) -> dt.date:
+        """Without a start day, last month: not only on the 1st (yesterday's month), or a
+        daemon down on the 1st would never settle it."""
+        return self.start_day or (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+
     async def catch_up_days(self) -> list[RunResult]:
         today = self.clock().date()
         async with self.session_factory() as session:
@@ -195,7 +200,7 @@ class SettlementJobs:
     async def catch_up_months(self) -> list[RunResult | int]:
         today = self.clock().date()
         results: list[RunResult | int] = []
-        for period in months_to_settle(self._first_day(today), today):
+        for period in months_to_settle(self._first_month_day(today), today):
             year, month = parse_month(period)
             if self.policy.blockchain_enabled and not await self._chain_final_past(
                 service.month_bounds(year, month)[1]

@@ -162,3 +162,61 @@ async def test_a_royalty_paid_elsewhere_after_this_session_read_it_is_neither_ca
     await session.rollback()
     assert (await session.scalar(select(AuthorRoyalty.status))) == "PAID"
     assert await royalty_postings(session) == [(author, 30)]
+
+
+async def test_without_a_start_day_last_month_is_still_caught_up_after_the_first(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """A daemon that was down on the 1st settles last month when it comes back on the 3rd."""
+    author = await add_user(session)
+    await add_clones(session, author, [400], dt.datetime(2026, 10, 20, tzinfo=dt.UTC))
+    await session.commit()
+    on_the_third = dt.datetime(2026, 11, 3, 9, tzinfo=dt.UTC)
+    jobs = SettlementJobs(
+        session_factory=session_factory, policy=POLICY, clock=lambda: on_the_third
+    )
+
+    created, paid = await jobs.catch_up_months()
+
+    assert isinstance(created, RunResult) and created.period == "2026-10"
+    assert created.outcome is Outcome.DONE and paid == 40
+
+
+async def test_december_royalties_count_the_last_moment_of_the_year_and_not_new_years_day(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    author = await add_user(session)
+    new_year = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+    await add_clones(session, author, [100], new_year - dt.timedelta(microseconds=1))
+    await add_clones(session, author, [100], dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+    await add_clones(session, author, [999], new_year)
+    await add_clones(session, author, [0], dt.datetime(2026, 11, 30, 23, 59, tzinfo=dt.UTC))
+    await session.commit()
+    on_new_years_day = new_year + dt.timedelta(hours=2)
+    jobs = SettlementJobs(
+        session_factory=session_factory,
+        policy=POLICY,
+        start_day=dt.date(2026, 11, 1),
+        clock=lambda: on_new_years_day,
+    )
+
+    results = await jobs.catch_up_months()
+
+    periods = [r.period for r in results if isinstance(r, RunResult)]
+    assert periods == ["2026-11", "2026-12"]
+    royalties = {
+        (r.year, r.month): r
+        for r in (await session.scalars(select(AuthorRoyalty).order_by(AuthorRoyalty.month)))
+    }
+    assert set(royalties) == {(2026, 11), (2026, 12)}
+    december = royalties[2026, 12]
+    assert (december.total_clones, december.total_revenue_credits) == (2, 200)
+    assert (december.royalty_amount_credits, december.status) == (20, "PAID")
+    # A month of free clones earns a royalty of 0: PAID with no posting.
+    november = royalties[2026, 11]
+    assert (november.total_clones, november.royalty_amount_credits, november.status) == (
+        1,
+        0,
+        "PAID",
+    )
+    assert await royalty_postings(session) == [(author, 20)]
