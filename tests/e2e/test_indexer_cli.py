@@ -22,6 +22,7 @@ from tests.e2e.conftest import free_port
 from tests.faults.rpc_proxy import Faults, FaultyRpcProxy
 from tests.indexing import (
     activity,
+    anvil,
     clean_index_dump,
     differences,
     dump,
@@ -166,6 +167,8 @@ async def test_every_rpc_fault_at_once_ends_in_the_database_of_a_clean_run(
     database_url: str,
     tmp_path: Path,
 ) -> None:
+    # Empty blocks after the events: enough requests that each kind of fault is drawn.
+    await anvil(chain, "anvil_mine", hex(160))
     head = await chain.w3.eth.block_number
     # Every kind of fault, at rates that make long runs of failures on one call (and with them
     # the client's long backoffs) rare; hangs shorter than the client's timeout; a provider

@@ -6,7 +6,10 @@ Each request draws from a seeded RNG, so a run of a sequential client is reprodu
 - HTTP 500, HTTP 429 with a Retry-After, a hang (no answer for ``hang_seconds``), a dropped
   connection, a truncated JSON body: one draw per request, over any method;
 - ``null`` for eth_getBlockByNumber of a block number (a node that has not seen it yet);
-- a lagging node: eth_blockNumber answers up to ``max_lag`` blocks behind the real head;
+- a lagging node (a load-balanced replica up to ``max_lag`` blocks behind the real head):
+  eth_blockNumber and the ``latest`` block are its head, eth_getLogs leaves out the logs of
+  the blocks it lacks (an empty answer for a range past its head) and refuses a block hash it
+  does not know;
 - eth_getLogs over more than ``max_log_blocks`` blocks refused as public Monad RPCs do;
 - optionally no ``finalized`` tag, as older nodes, and no batch requests, as some providers.
 
@@ -159,7 +162,7 @@ class FaultyRpcProxy:
         made_up = self._method_fault(payload) if isinstance(payload, dict) else None
         if fault == "ok" and made_up is not None:
             fault = made_up[0]
-        lag = self._draw_lag() if method == "eth_blockNumber" else 0
+        lag = self._draw_lag() if _answered_by_a_replica(payload) else 0
         if fault == "ok" and lag:
             fault = "lagging_head"
         self.outcomes.append(Outcome(arrived, method, fault))
@@ -169,8 +172,8 @@ class FaultyRpcProxy:
         if made_up is not None:
             return web.json_response(made_up[1])
         status, answer_body = await self._forward(body)
-        if lag:
-            answer_body = _lagging(answer_body, lag)
+        if lag and isinstance(payload, dict):
+            answer_body = await self._behind(payload, answer_body, lag)
         if fault == "truncated":
             answer_body = answer_body[: max(1, len(answer_body) // 2)]
         return web.Response(status=status, body=answer_body, content_type="application/json")
@@ -260,7 +263,7 @@ class FaultyRpcProxy:
             if str(tag).startswith("0x") and self._rng.random() < self.faults.null_block:
                 return "null_block", {"jsonrpc": "2.0", "id": request_id, "result": None}
         limit = self.faults.max_log_blocks
-        if method == "eth_getLogs" and limit is not None and params:
+        if method == "eth_getLogs" and limit is not None and params and "toBlock" in params[0]:
             query = params[0]
             blocks = int(query["toBlock"], 16) - int(query["fromBlock"], 16) + 1
             if blocks > limit:
@@ -268,11 +271,49 @@ class FaultyRpcProxy:
                 return "range_refused", {"jsonrpc": "2.0", "id": request_id, "error": error}
         return None
 
+    async def _behind(self, payload: dict[str, Any], body: bytes, lag: int) -> bytes:
+        """The answer of a replica ``lag`` blocks behind the node, given the node's."""
+        method = payload.get("method")
+        if method == "eth_blockNumber":
+            return _lagging(body, lag)
+        _, head_body = await self._forward(
+            json.dumps({"jsonrpc": "2.0", "id": 0, "method": "eth_blockNumber"}).encode()
+        )
+        head = _json_or_none(head_body)
+        if not isinstance(head, dict) or not isinstance(head.get("result"), str):
+            return body
+        height = max(0, int(head["result"], 16) - lag)
+        if method == "eth_getBlockByNumber":  # `latest`: the replica's own head block
+            params = [hex(height), *payload["params"][1:]]
+            _, older = await self._forward(json.dumps({**payload, "params": params}).encode())
+            return older
+        answer = _json_or_none(body)
+        if not isinstance(answer, dict) or not isinstance(answer.get("result"), list):
+            return body
+        logs = answer["result"]
+        kept = [item for item in logs if int(item.get("blockNumber", "0x0"), 16) <= height]
+        if len(kept) < len(logs) and "blockHash" in payload["params"][0]:
+            error = {"code": -32000, "message": "unknown block"}
+            return json.dumps({"jsonrpc": "2.0", "id": payload.get("id"), "error": error}).encode()
+        return json.dumps({**answer, "result": kept}).encode()
+
     async def _forward(self, body: bytes) -> tuple[int, bytes]:
         assert self._client is not None, "the proxy is not started"
         headers = {"Content-Type": "application/json"}
         async with self._client.post(self.upstream, data=body, headers=headers) as answer:
             return answer.status, await answer.read()
+
+
+def _answered_by_a_replica(payload: Any) -> bool:
+    """Whether a lagging replica may answer this request (see _behind)."""
+    if not isinstance(payload, dict):
+        return False
+    method, params = payload.get("method"), payload.get("params") or []
+    if method == "eth_getBlockByNumber":
+        return bool(params) and params[0] == "latest"
+    if method == "eth_getLogs":
+        return bool(params) and isinstance(params[0], dict)
+    return method == "eth_blockNumber"
 
 
 def _lagging(body: bytes, lag: int) -> bytes:
