@@ -7,6 +7,7 @@ covers its fee. Authors who also trade make later charges depend on earlier ones
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections import defaultdict
@@ -18,6 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db import ledger
+from db.enums import TransactionType
 from db.models import Base, Credit, Settlement
 from settlement import rules, service
 from tests.factories import add_execution, add_strategy, add_user, policy
@@ -170,3 +172,56 @@ async def test_an_author_pays_with_a_share_earned_earlier_in_the_walk_not_later(
     assert statuses == {later_author: "PAID", earlier_author: "PENDING"}
     assert await ledger.balance_of(session, later_author) == 10
     assert await ledger.balance_of(session, earlier_author) == 20
+
+
+async def _until_waiting_on_a_lock(session: AsyncSession, pid: int) -> None:
+    waiting = text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :pid")
+    for _ in range(500):
+        if (await session.execute(waiting, {"pid": pid})).scalar():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"backend {pid} never waited on a lock")
+
+
+async def test_a_run_waits_for_an_api_payment_holding_the_authors_and_users_accounts(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """A user pays yesterday's fee through the API while the run settles today: the run waits
+    for the payment's locks and collects from the balances it left (the author is credited by
+    both, in the order they committed)."""
+    author = await add_user(session)
+    trader = await add_user(session)
+    strategy = await add_strategy(session, author)
+    for day in (-1, 0):
+        await add_execution(
+            session,
+            user_id=trader,
+            strategy_id=strategy,
+            amount="1",
+            price="1000",
+            executed_at=MIDNIGHT + dt.timedelta(days=day, hours=12),
+        )
+    await session.commit()
+    today = rules.day_index_of_date(DAY)
+    await service.settle_day(session, day_index=today - 1, policy=POLICY)
+    await ledger.post(session, user_id=trader, amount=300, type=TransactionType.PURCHASE)
+    await session.commit()
+    yesterdays = await session.scalar(
+        select(Settlement.id).where(Settlement.day_index == today - 1)
+    )
+    assert yesterdays is not None
+
+    async with session_factory() as api, session_factory() as run:
+        await service.pay_settlement_in_credits(api, settlement_id=yesterdays, user_id=trader)
+        run_pid = (await run.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        settling = asyncio.create_task(service.settle_day(run, day_index=today, policy=POLICY))
+        await _until_waiting_on_a_lock(session, run_pid)
+        await api.commit()
+        report = await settling
+        await run.commit()
+
+    # 300 credits paid yesterday's 200; the 100 left do not cover today's 200.
+    assert (report.settlements_written, report.settlements_collected) == (1, 0)
+    assert await ledger.balance_of(session, trader) == 100
+    assert await ledger.balance_of(session, author) == 20
+    assert await ledger.invariant_violations(session) == []

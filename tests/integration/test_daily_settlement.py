@@ -491,3 +491,27 @@ async def test_a_run_records_when_it_started_and_when_it_finished(
     assert result.outcome is Outcome.DONE and run is not None and run.finished_at is not None
     assert before <= run.started_at
     assert run.finished_at - run.started_at >= dt.timedelta(seconds=0.3)
+
+
+async def test_a_user_without_a_credit_account_fails_the_day_loudly_and_writes_nothing(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """Every user gets an account with their row (a trigger), so a missing one is damage: the
+    run stops with a reason naming the user instead of settling around it, and the next
+    catch-up retries once the account is back."""
+    author = await add_user(session)
+    follower = await add_follower_trade(session, author=author, executed_at=NOON)
+    await session.execute(text("DELETE FROM credits WHERE user_id = :id"), {"id": follower})
+    await session.commit()
+    jobs = jobs_for(session_factory)
+
+    failed = await jobs.settle_day(DAY)
+
+    assert failed.outcome is Outcome.FAILED
+    assert failed.error == f"NoCreditAccount: user {follower} has no credit account"
+    assert await settlement_rows(session) == []
+    await session.execute(text("INSERT INTO credits (user_id) VALUES (:id)"), {"id": follower})
+    await session.commit()
+    assert (await jobs.settle_day(DAY)).outcome is Outcome.DONE
+    [row] = await settlement_rows(session)
+    assert row.status == "PENDING"
