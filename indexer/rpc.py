@@ -493,7 +493,7 @@ class JsonRpc:
             query["topics"] = [list(topics)]
 
         def checked(found: Any) -> list[dict[str, Any]]:
-            return _logs_within(found, from_block, to_block)
+            return _logs_within(found, from_block, to_block, addresses)
 
         found: list[dict[str, Any]] = await self._call(
             GET_LOGS, [query], validate=checked, blocks=to_block - from_block + 1
@@ -510,7 +510,7 @@ class JsonRpc:
             query["topics"] = [list(topics)]
 
         def checked(found: Any) -> list[dict[str, Any]]:
-            logs = _logs_within(found, header.number, header.number)
+            logs = _logs_within(found, header.number, header.number, addresses)
             if any(_hash(item.get("blockHash")) != header.hash for item in logs):
                 raise RpcTransient(f"{GET_LOGS}: a log of another block than {header.hash}")
             return logs
@@ -847,10 +847,15 @@ def _header(found: Any) -> BlockHeader:
         raise RpcTransient(f"eth_getBlockByNumber: malformed block ({malformed})") from None
 
 
-def _logs_within(found: Any, from_block: int, to_block: int) -> list[dict[str, Any]]:
-    """The logs, if every one is a mined log of the asked range; a transient failure if not."""
+def _logs_within(
+    found: Any, from_block: int, to_block: int, addresses: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The logs, if every one is a mined log of the asked range and of one of the asked
+    `addresses` (when any are); a transient failure if not (a node that ignored the filter is
+    not trusted with the rest of its answer either)."""
     if not isinstance(found, list):
         raise RpcTransient(f"{GET_LOGS}: the answer is not a list")
+    asked = {address.lower() for address in addresses}
     for item in found:
         if not isinstance(item, dict):
             raise RpcTransient(f"{GET_LOGS}: a log is not an object")
@@ -862,4 +867,7 @@ def _logs_within(found: Any, from_block: int, to_block: int) -> list[dict[str, A
             raise RpcTransient(f"{GET_LOGS}: a log of block {number} outside the range")
         if item.get("removed"):
             raise RpcTransient(f"{GET_LOGS}: a removed log (the node is switching branches)")
+        address = item.get("address")
+        if asked and (not isinstance(address, str) or address.lower() not in asked):
+            raise RpcTransient(f"{GET_LOGS}: a log of {address!r:.50}, a contract not asked for")
     return found

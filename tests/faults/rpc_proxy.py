@@ -11,7 +11,9 @@ Each request draws from a seeded RNG, so a run of a sequential client is reprodu
   the blocks it lacks (an empty answer for a range past its head) and refuses a block hash it
   does not know;
 - eth_getLogs over more than ``max_log_blocks`` blocks refused as public Monad RPCs do;
-- optionally no ``finalized`` tag, as older nodes, and no batch requests, as some providers.
+- optionally no ``finalized`` tag, as older nodes, and no batch requests, as some providers;
+- optionally an eth_getLogs answer with a log of a contract nobody asked about (``foreign_log``,
+  a copy of one of its logs at another address), as a provider that ignores the filter.
 
 In a test::
 
@@ -60,6 +62,7 @@ class Faults:
     null_block: float = 0.0
     lagging_head: float = 0.0
     max_lag: int = 8
+    foreign_log: float = 0.0
     max_log_blocks: int | None = None
     range_message: str = "block range too large"
     finalized_tag: bool = True
@@ -174,6 +177,15 @@ class FaultyRpcProxy:
         status, answer_body = await self._forward(body)
         if lag and isinstance(payload, dict):
             answer_body = await self._behind(payload, answer_body, lag)
+        if (
+            method == "eth_getLogs"
+            and fault == "ok"
+            and self.faults.foreign_log > 0
+            and self._rng.random() < self.faults.foreign_log
+        ):
+            answer_body, added = _with_a_foreign_log(answer_body)
+            if added:
+                self.outcomes[-1] = Outcome(arrived, method, "foreign_log")
         if fault == "truncated":
             answer_body = answer_body[: max(1, len(answer_body) // 2)]
         return web.Response(status=status, body=answer_body, content_type="application/json")
@@ -314,6 +326,25 @@ def _answered_by_a_replica(payload: Any) -> bool:
     if method == "eth_getLogs":
         return bool(params) and isinstance(params[0], dict)
     return method == "eth_blockNumber"
+
+
+FOREIGN_CONTRACT = "0x00000000000000000000000000000000000f0e19"
+
+
+def _with_a_foreign_log(body: bytes) -> tuple[bytes, bool]:
+    """The answer with a copy of its first log from FOREIGN_CONTRACT (and whether it had one
+    to copy)."""
+    answer = _json_or_none(body)
+    if not isinstance(answer, dict) or not answer.get("result"):
+        return body, False
+    first = answer["result"][0]
+    foreign = {
+        **first,
+        "address": FOREIGN_CONTRACT,
+        "logIndex": hex(int(first["logIndex"], 16) + 1000),
+    }
+    answer["result"] = [*answer["result"], foreign]
+    return json.dumps(answer).encode(), True
 
 
 def _lagging(body: bytes, lag: int) -> bytes:

@@ -21,7 +21,7 @@ from indexer.follower import ChainFollower, StepKind
 from indexer.ranges import LogChunk, LogRangeFetcher, RangePolicy, bloom_may_contain
 from indexer.rpc import BlockHeader, JsonRpc, RetryPolicy, RpcRejected, RpcUnavailable
 from tests.chain import Protocol, deployed_protocol, transact
-from tests.faults.rpc_proxy import MONAD_LOG_BLOCKS, Faults, FaultyRpcProxy
+from tests.faults.rpc_proxy import FOREIGN_CONTRACT, MONAD_LOG_BLOCKS, Faults, FaultyRpcProxy
 from tests.indexing import clean_index_dump, differences, dump, seed_owners
 
 G8D = 10**18
@@ -309,3 +309,28 @@ async def test_the_proxy_runs_as_a_process_too(
     finally:
         process.terminate()
         await process.wait()
+
+
+async def test_a_log_of_a_contract_not_asked_about_is_not_indexed(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """A provider that ignores the address filter: its answers are read again, not trusted."""
+    async with session_factory() as session:
+        await seed_owners(session, chain)
+        await session.commit()
+    head = await chain.w3.eth.block_number
+    async with FaultyRpcProxy(chain.anvil.url, Faults(foreign_log=0.5), seed=3) as proxy:
+        follower = ChainFollower(
+            rpc=JsonRpc(http, proxy.url, policy=FAST),
+            session_factory=session_factory,
+            deployments=chain.deployments,
+        )
+        await follower.index_until(head)
+
+    assert proxy.counts()["foreign_log"] > 0
+    async with session_factory() as session:
+        indexed = await dump(session)
+    assert FOREIGN_CONTRACT not in repr(indexed["chain_events"])
+    assert differences(indexed, await clean_index_dump(chain, session_factory, head)) == {}
