@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from decimal import Decimal
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,8 +14,9 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db import ledger
-from db.models import Base, CreditTransaction, Settlement
+from db.models import Base, Credit, CreditTransaction, Settlement
 from settlement import rules, service
+from settlement.errors import ConcurrentSettlement
 from settlement.scheduled import SettlementJobs
 from tests.factories import add_execution, add_strategy, add_user, policy
 
@@ -49,9 +52,16 @@ async def _seed(
     strategies: int,
     trades: list[tuple[int, int, Decimal, Decimal, int]],
 ) -> None:
+    """The same rows, ids included, for the same example: step 7 walks in id order."""
     async with sessions() as session:
-        ids = [await add_user(session, credits=c, manual_tier=t) for c, t in users]
-        owned = [await add_strategy(session, ids[n % len(ids)]) for n in range(strategies)]
+        ids = [
+            await add_user(session, id=uuid.UUID(int=n + 1), credits=c, manual_tier=t)
+            for n, (c, t) in enumerate(users)
+        ]
+        owned = [
+            await add_strategy(session, ids[n % len(ids)], id=uuid.UUID(int=1000 + n))
+            for n in range(strategies)
+        ]
         for user, strategy, amount, price, second in trades:
             await add_execution(
                 session,
@@ -64,23 +74,59 @@ async def _seed(
         await session.commit()
 
 
-async def _snapshot(sessions: async_sessionmaker[AsyncSession]) -> tuple[list[tuple], list[tuple]]:
+Snapshot = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[uuid.UUID, int]]
+
+
+async def _snapshot(sessions: async_sessionmaker[AsyncSession]) -> Snapshot:
+    """The day's rows, postings and balances, with settlements named by (user, strategy) rather
+    than by their ids, which each run makes afresh."""
     async with sessions() as session:
-        rows = (await session.execute(select(Settlement).order_by(Settlement.id))).scalars()
+        rows = (await session.execute(select(Settlement))).scalars().all()
+        pair = {s.id: (s.user_id, s.strategy_id) for s in rows}
         settled = [
-            (s.user_id, s.strategy_id, s.fee_credits, s.author_fee_credits, s.status) for s in rows
+            (
+                s.user_id,
+                s.strategy_id,
+                s.total_volume,
+                s.fee_amount,
+                s.fee_credits,
+                s.author_fee_credits,
+                s.user_tier,
+                s.author_tier,
+                s.status,
+                s.paid_via,
+            )
+            for s in rows
         ]
         posted = (
             await session.execute(
                 select(
                     CreditTransaction.user_id,
                     CreditTransaction.amount,
+                    CreditTransaction.balance_after,
                     CreditTransaction.type,
                     CreditTransaction.reference_id,
                 ).where(CreditTransaction.type != "PURCHASE")
             )
         ).all()
-        return sorted(settled), sorted(tuple(p) for p in posted)
+        balances = {c.user_id: c.balance for c in (await session.scalars(select(Credit))).all()}
+    return (
+        sorted(settled),
+        sorted((*p[:4], pair[p.reference_id]) for p in posted),
+        balances,
+    )
+
+
+async def _settle_directly(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """One run of the day on a connection of its own, without the scheduler's lock: one that
+    meets another's rows gives up as ConcurrentSettlement and keeps nothing."""
+    async with sessions() as session:
+        try:
+            await service.settle_day(session, day_index=rules.day_index_of_date(DAY), policy=POLICY)
+        except ConcurrentSettlement:
+            await session.rollback()
+            return
+        await session.commit()
 
 
 async def _check_invariants(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -118,7 +164,7 @@ async def _check_invariants(sessions: async_sessionmaker[AsyncSession]) -> None:
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(users=users_strategy, strategies=st.integers(1, 4), trades=trades_strategy)
-async def test_random_days_keep_the_ledger_whole_and_a_rerun_changes_nothing(
+async def test_a_day_run_twice_or_concurrently_equals_one_run_and_keeps_the_ledger_whole(
     engine: AsyncEngine,
     session_factory: async_sessionmaker[AsyncSession],
     users: list[tuple[int, int | None]],
@@ -127,16 +173,19 @@ async def test_random_days_keep_the_ledger_whole_and_a_rerun_changes_nothing(
 ) -> None:
     await _empty(engine)
     await _seed(session_factory, users, strategies, trades)
-    jobs = SettlementJobs(session_factory=session_factory, policy=POLICY)
-
-    await asyncio.gather(jobs.settle_day(DAY), jobs.settle_day(DAY))
+    await _settle_directly(session_factory)
     once = await _snapshot(session_factory)
     await _check_invariants(session_factory)
-
-    async with session_factory() as session:
-        await service.settle_day(session, day_index=rules.day_index_of_date(DAY), policy=POLICY)
-        await session.commit()
-    await jobs.settle_day(DAY)
-
-    assert await _snapshot(session_factory) == once
     assert len(once[0]) == len({(u % len(users), s % strategies) for u, s, *_ in trades})
+
+    await _empty(engine)
+    await _seed(session_factory, users, strategies, trades)
+    jobs = SettlementJobs(session_factory=session_factory, policy=POLICY)
+    await asyncio.gather(_settle_directly(session_factory), _settle_directly(session_factory))
+    assert await _snapshot(session_factory) == once
+    await _check_invariants(session_factory)
+
+    await asyncio.gather(jobs.settle_day(DAY), jobs.settle_day(DAY))
+    await _settle_directly(session_factory)
+    assert await _snapshot(session_factory) == once
+    await _check_invariants(session_factory)
