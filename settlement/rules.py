@@ -27,9 +27,11 @@ _EXACT = Context(prec=100, rounding=ROUND_HALF_EVEN)
 
 
 def tier_for_stake(staked_g8d: Decimal) -> int:
-    """The highest tier whose threshold the staked G8D reaches."""
+    """The highest tier whose threshold the staked G8D reaches; 0 for a sum below zero (a
+    wallet's withdrawal recorded for a new owner of the wallet, its stake for the old one)."""
     return max(
-        tier for tier, threshold in enumerate(TIER_THRESHOLDS_G8D) if staked_g8d >= threshold
+        (tier for tier, threshold in enumerate(TIER_THRESHOLDS_G8D) if staked_g8d >= threshold),
+        default=0,
     )
 
 

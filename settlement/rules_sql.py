@@ -48,12 +48,12 @@ STAKED_CTE = """
 
 def tier_of(user: str, staked: str) -> str:
     """SQL of a user's tier at :end, from their `users` row and `staked` row (both may be
-    missing): the admin's manual tier when set, else the tier of the stake, else 0 (no stake
-    reaches only threshold 0). width_bucket(stake, ascending thresholds) counts the thresholds
-    the stake reaches: `rules.tier_for_stake` plus one."""
+    missing): the admin's manual tier when set, else the tier of the stake, else 0 (no stake,
+    or a sum below zero, reaches only threshold 0). width_bucket(stake, ascending thresholds)
+    counts the thresholds the stake reaches: `rules.tier_for_stake` plus one."""
     return (
-        f"coalesce({user}.manual_tier, "
-        f"width_bucket(coalesce({staked}.g8d, 0), CAST(:tier_thresholds AS numeric[])) - 1)"
+        f"coalesce({user}.manual_tier, width_bucket("
+        f"greatest(coalesce({staked}.g8d, 0), 0), CAST(:tier_thresholds AS numeric[])) - 1)"
     )
 
 

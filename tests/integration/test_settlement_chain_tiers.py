@@ -182,3 +182,33 @@ async def test_a_month_waits_until_the_indexer_has_finalized_past_its_end(
     royalty = await session.scalar(select(AuthorRoyalty))
     assert royalty is not None
     assert (royalty.royalty_rate_bps, royalty.royalty_amount_credits, paid) == (2000, 200, 200)
+
+
+async def test_a_withdrawal_recorded_for_a_wallets_new_owner_counts_as_no_stake(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """A wallet unlinked by the user who staked from it and verified by another: its stake
+    stays recorded for the first, its later withdrawal for the second, whose sum is then below
+    zero. That user has tier 0; the day (everyone else's settlements) still settles."""
+    author = await add_user(session)
+    new_owner = await add_user(session, credits=1000)
+    await stake(session, new_owner, "UNSTAKE", "60000", END_OF_DAY - dt.timedelta(hours=3))
+    await add_execution(
+        session,
+        user_id=new_owner,
+        strategy_id=await add_strategy(session, author),
+        amount="1",
+        price="1000",
+        executed_at=END_OF_DAY - dt.timedelta(hours=2),
+    )
+    await finalize_until(session, END_OF_DAY)
+    await session.commit()
+
+    result = await SettlementJobs(session_factory=session_factory, policy=ON_CHAIN).settle_day(DAY)
+    tiers = await service.tiers_at(session, user_ids=[new_owner], end=END_OF_DAY, policy=ON_CHAIN)
+
+    assert result.outcome is Outcome.DONE, result.error
+    row = await session.scalar(select(Settlement))
+    assert row is not None
+    assert (row.user_tier, row.fee_credits, row.status) == (0, 200, "PAID")
+    assert tiers == {new_owner: 0}

@@ -163,9 +163,12 @@ thresholds = st.sampled_from(rules.TIER_THRESHOLDS_G8D).flatmap(
         [Decimal(threshold), threshold - Decimal("1e-18"), threshold + Decimal("1e-18")]
     )
 )
+# Below zero too: a wallet's withdrawal recorded for its new owner (rules.tier_for_stake).
 stakes = st.one_of(
-    thresholds.filter(lambda stake: stake >= 0),
-    st.decimals(min_value=0, max_value=10**9, places=18, allow_nan=False, allow_infinity=False),
+    thresholds,
+    st.decimals(
+        min_value=-(10**6), max_value=10**9, places=18, allow_nan=False, allow_infinity=False
+    ),
 )
 
 

@@ -137,6 +137,8 @@ def test_fee_parts_always_add_up_and_never_go_negative(
 @pytest.mark.parametrize(
     ("staked", "tier"),
     [
+        ("-60000", 0),
+        ("-0.000000000000000001", 0),
         ("0", 0),
         ("4999.999999999999999999", 0),
         ("5000", 1),
