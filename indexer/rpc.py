@@ -493,7 +493,7 @@ class JsonRpc:
             query["topics"] = [list(topics)]
 
         def checked(found: Any) -> list[dict[str, Any]]:
-            return _logs_within(found, from_block, to_block, addresses)
+            return _logs_within(found, from_block, to_block, addresses, topics)
 
         found: list[dict[str, Any]] = await self._call(
             GET_LOGS, [query], validate=checked, blocks=to_block - from_block + 1
@@ -510,7 +510,7 @@ class JsonRpc:
             query["topics"] = [list(topics)]
 
         def checked(found: Any) -> list[dict[str, Any]]:
-            logs = _logs_within(found, header.number, header.number, addresses)
+            logs = _logs_within(found, header.number, header.number, addresses, topics)
             if any(_hash(item.get("blockHash")) != header.hash for item in logs):
                 raise RpcTransient(f"{GET_LOGS}: a log of another block than {header.hash}")
             return logs
@@ -848,14 +848,20 @@ def _header(found: Any) -> BlockHeader:
 
 
 def _logs_within(
-    found: Any, from_block: int, to_block: int, addresses: Sequence[str]
+    found: Any,
+    from_block: int,
+    to_block: int,
+    addresses: Sequence[str],
+    topics: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """The logs, if every one is a mined log of the asked range and of one of the asked
-    `addresses` (when any are); a transient failure if not (a node that ignored the filter is
-    not trusted with the rest of its answer either)."""
+    """The logs, if every one is a mined log of the asked range, of one of the asked
+    `addresses` and with one of the asked `topics` as topic0 (of those given); a transient
+    failure if not (a node that ignored the filter is not trusted with the rest of its answer
+    either)."""
     if not isinstance(found, list):
         raise RpcTransient(f"{GET_LOGS}: the answer is not a list")
     asked = {address.lower() for address in addresses}
+    asked_topics = {topic.lower() for topic in topics}
     for item in found:
         if not isinstance(item, dict):
             raise RpcTransient(f"{GET_LOGS}: a log is not an object")
@@ -870,4 +876,16 @@ def _logs_within(
         address = item.get("address")
         if asked and (not isinstance(address, str) or address.lower() not in asked):
             raise RpcTransient(f"{GET_LOGS}: a log of {address!r:.50}, a contract not asked for")
+        if asked_topics and not _has_topic0(item, asked_topics):
+            raise RpcTransient(f"{GET_LOGS}: a log of an event not asked for")
     return found
+
+
+def _has_topic0(log: dict[str, Any], topics: set[str]) -> bool:
+    found = log.get("topics")
+    return (
+        isinstance(found, list)
+        and bool(found)
+        and isinstance(found[0], str)
+        and found[0].lower() in topics
+    )

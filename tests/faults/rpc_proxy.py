@@ -13,7 +13,8 @@ Each request draws from a seeded RNG, so a run of a sequential client is reprodu
 - eth_getLogs over more than ``max_log_blocks`` blocks refused as public Monad RPCs do;
 - optionally no ``finalized`` tag, as older nodes, and no batch requests, as some providers;
 - optionally an eth_getLogs answer with a log of a contract nobody asked about (``foreign_log``,
-  a copy of one of its logs at another address), as a provider that ignores the filter.
+  a copy of one of its logs at another address), and eth_getLogs answered without the
+  query's topics (``topics_ignored``): providers that ignore part of the filter.
 
 In a test::
 
@@ -63,6 +64,7 @@ class Faults:
     lagging_head: float = 0.0
     max_lag: int = 8
     foreign_log: float = 0.0
+    topics_ignored: bool = False
     max_log_blocks: int | None = None
     range_message: str = "block range too large"
     finalized_tag: bool = True
@@ -174,6 +176,8 @@ class FaultyRpcProxy:
             return early
         if made_up is not None:
             return web.json_response(made_up[1])
+        if self.faults.topics_ignored and method == "eth_getLogs" and isinstance(payload, dict):
+            body = _without_topics(payload)
         status, answer_body = await self._forward(body)
         if lag and isinstance(payload, dict):
             answer_body = await self._behind(payload, answer_body, lag)
@@ -326,6 +330,17 @@ def _answered_by_a_replica(payload: Any) -> bool:
     if method == "eth_getLogs":
         return bool(params) and isinstance(params[0], dict)
     return method == "eth_blockNumber"
+
+
+def _without_topics(payload: dict[str, Any]) -> bytes:
+    """An eth_getLogs request without its topics filter."""
+    queries = [
+        {key: value for key, value in query.items() if key != "topics"}
+        if isinstance(query, dict)
+        else query
+        for query in payload.get("params") or []
+    ]
+    return json.dumps({**payload, "params": queries}).encode()
 
 
 FOREIGN_CONTRACT = "0x00000000000000000000000000000000000f0e19"

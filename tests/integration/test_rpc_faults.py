@@ -334,3 +334,28 @@ async def test_a_log_of_a_contract_not_asked_about_is_not_indexed(
         indexed = await dump(session)
     assert FOREIGN_CONTRACT not in repr(indexed["chain_events"])
     assert differences(indexed, await clean_index_dump(chain, session_factory, head)) == {}
+
+
+async def test_logs_of_events_not_asked_about_are_not_indexed(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """A provider that ignores the topics filter answers the tokens' Transfer and Approval
+    logs too: its answers are read again, and nothing of them is stored."""
+    async with session_factory() as session:
+        await seed_owners(session, chain)
+        await session.commit()
+    head = await chain.w3.eth.block_number
+    unfiltered = Faults(topics_ignored=True)
+    async with FaultyRpcProxy(chain.anvil.url, unfiltered) as proxy:
+        follower = ChainFollower(
+            rpc=JsonRpc(http, [proxy.url, chain.anvil.url], policy=FAST),
+            session_factory=session_factory,
+            deployments=chain.deployments,
+        )
+        await follower.index_until(head)
+
+    async with session_factory() as session:
+        indexed = await dump(session)
+    assert differences(indexed, await clean_index_dump(chain, session_factory, head)) == {}
