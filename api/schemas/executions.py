@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from api.pagination import PageQuery
 from api.schemas.market import Symbol
+from api.schemas.times import UtcDatetime
 from db.enums import ExecutionStatus, OrderSide, OrderType
 from db.models import Execution
 from settlement.proofs import ExecutionProof
@@ -62,10 +63,10 @@ class ExecutionOut(BaseModel):
 class ExecutionQuery(PageQuery):
     strategy: uuid.UUID | None = None
     status: ExecutionStatus | None = None
-    since: AwareDatetime | None = Field(
+    since: UtcDatetime | None = Field(
         default=None, alias="from", description="created at or after (ISO 8601 with zone)"
     )
-    until: AwareDatetime | None = Field(
+    until: UtcDatetime | None = Field(
         default=None, alias="to", description="created before (ISO 8601 with zone)"
     )
 

@@ -6,8 +6,9 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.schemas.times import UtcDatetime
 from db.models import Ohlcv
 from market.service import Candle, Series, UpsertReport
 
@@ -25,8 +26,8 @@ Volume = Annotated[Decimal, Field(ge=0, max_digits=30, decimal_places=8)]
 class CandleQuery(BaseModel):
     symbol: Symbol
     timeframe: Timeframe
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: UtcDatetime | None = None
+    end: UtcDatetime | None = None
     limit: int = Field(default=500, ge=1, le=MAX_CANDLES)
 
     @model_validator(mode="after")
@@ -93,7 +94,7 @@ class CandleIn(BaseModel):
 
     symbol: Symbol
     timeframe: Timeframe
-    timestamp: AwareDatetime
+    timestamp: UtcDatetime
     open: Price
     high: Price
     low: Price

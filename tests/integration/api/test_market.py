@@ -82,6 +82,9 @@ async def test_bad_candles_are_refused_and_nothing_is_written(
             [candle(0, open="0.123456789")],
             [candle(0, open="1234567890123")],
             [candle(0, timestamp="2025-03-10T00:00:00")],
+            # Times Python holds but not once in UTC (year 0 and year 10000).
+            [candle(0, timestamp="0001-01-01T00:00:00+14:00")],
+            [candle(0, timestamp="9999-12-31T23:59:59-14:00")],
             [candle(0, timeframe="hourly")],
             [candle(0, symbol="")],
             [candle(0, extra="x")],
@@ -166,6 +169,8 @@ async def test_candle_queries_are_validated(client: Client, sign_in: SignIn) -> 
         {**base, "limit": "0"},
         {**base, "start": "2025-03-11T00:00:00Z", "end": "2025-03-10T00:00:00Z"},
         {**base, "start": "yesterday"},
+        {**base, "start": "0001-01-01T00:00:00+14:00"},
+        {**base, "end": "9999-12-31T23:59:59-14:00"},
         {**base, "timeframe": "1y"},
     ):
         response = await client.get("/api/v1/market/ohlcv", params=params, headers=me.headers)
