@@ -92,16 +92,13 @@ class RoyaltyReport:
     year: int
     month: int
     royalties_written: int = 0
-    royalties_paid: int = 0
-    credits_paid: int = 0
     written_ids: list[uuid.UUID] = field(default_factory=list)
 
     def figures(self) -> dict[str, Any]:
+        """What creating did; paying happens apart (auto-pay, or the admin's pay)."""
         return {
             "month": f"{self.year:04d}-{self.month:02d}",
             "royalties_written": self.royalties_written,
-            "royalties_paid": self.royalties_paid,
-            "credits_paid": self.credits_paid,
         }
 
 

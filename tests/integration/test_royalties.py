@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import ledger
-from db.models import AuthorRoyalty, CreditTransaction, Template, TemplateClone
+from db.models import AuthorRoyalty, CreditTransaction, SettlementRun, Template, TemplateClone
 from settlement import service
 from settlement.errors import RoyaltyNotPayable
 from settlement.runs import Outcome, RunResult
@@ -220,3 +220,22 @@ async def test_december_royalties_count_the_last_moment_of_the_year_and_not_new_
         "PAID",
     )
     assert await royalty_postings(session) == [(author, 20)]
+
+
+async def test_the_monthly_runs_record_says_what_it_wrote_and_nothing_it_did_not_do(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """Creating writes the rows; paying (auto-pay) is reported apart, so the run's figures
+    must not claim that nothing was paid."""
+    author = await add_user(session)
+    await add_clones(session, author, [500], dt.datetime(2026, 5, 5, tzinfo=dt.UTC))
+    await session.commit()
+
+    created, paid = await SettlementJobs(
+        session_factory=session_factory, policy=POLICY
+    ).settle_month(2026, 5)
+
+    assert isinstance(created, RunResult) and paid == 50
+    assert created.figures == {"month": "2026-05", "royalties_written": 1}
+    run = await session.scalar(select(SettlementRun))
+    assert run is not None and run.figures == created.figures
