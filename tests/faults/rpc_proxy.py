@@ -14,7 +14,9 @@ Each request draws from a seeded RNG, so a run of a sequential client is reprodu
 - optionally no ``finalized`` tag, as older nodes, and no batch requests, as some providers;
 - optionally an eth_getLogs answer with a log of a contract nobody asked about (``foreign_log``,
   a copy of one of its logs at another address), and eth_getLogs answered without the
-  query's topics (``topics_ignored``): providers that ignore part of the filter.
+  query's topics (``topics_ignored``): providers that ignore part of the filter;
+- optionally an eth_getLogs answer with a log of an orphaned transaction marked ``removed``
+  (``removed_log``), as a node answers while it switches branches.
 
 In a test::
 
@@ -65,6 +67,7 @@ class Faults:
     max_lag: int = 8
     foreign_log: float = 0.0
     topics_ignored: bool = False
+    removed_log: float = 0.0
     max_log_blocks: int | None = None
     range_message: str = "block range too large"
     finalized_tag: bool = True
@@ -190,6 +193,15 @@ class FaultyRpcProxy:
             answer_body, added = _with_a_foreign_log(answer_body)
             if added:
                 self.outcomes[-1] = Outcome(arrived, method, "foreign_log")
+        if (
+            method == "eth_getLogs"
+            and fault == "ok"
+            and self.faults.removed_log > 0
+            and self._rng.random() < self.faults.removed_log
+        ):
+            answer_body, marked = _with_a_removed_log(answer_body)
+            if marked:
+                self.outcomes[-1] = Outcome(arrived, method, "removed_log")
         if fault == "truncated":
             answer_body = answer_body[: max(1, len(answer_body) // 2)]
         return web.Response(status=status, body=answer_body, content_type="application/json")
@@ -359,6 +371,20 @@ def _with_a_foreign_log(body: bytes) -> tuple[bytes, bool]:
         "logIndex": hex(int(first["logIndex"], 16) + 1000),
     }
     answer["result"] = [*answer["result"], foreign]
+    return json.dumps(answer).encode(), True
+
+
+ORPHANED_TX_HASH = "0x" + "0e" * 32
+
+
+def _with_a_removed_log(body: bytes) -> tuple[bytes, bool]:
+    """The answer with a log of an orphaned transaction (a copy of its first log under
+    ORPHANED_TX_HASH) marked removed; and whether it had a log to copy."""
+    answer = _json_or_none(body)
+    if not isinstance(answer, dict) or not answer.get("result"):
+        return body, False
+    orphaned = {**answer["result"][0], "transactionHash": ORPHANED_TX_HASH, "removed": True}
+    answer["result"] = [*answer["result"], orphaned]
     return json.dumps(answer).encode(), True
 
 

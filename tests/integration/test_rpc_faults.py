@@ -21,7 +21,13 @@ from indexer.follower import ChainFollower, StepKind
 from indexer.ranges import LogChunk, LogRangeFetcher, RangePolicy, bloom_may_contain
 from indexer.rpc import BlockHeader, JsonRpc, RetryPolicy, RpcRejected, RpcUnavailable
 from tests.chain import Protocol, deployed_protocol, transact
-from tests.faults.rpc_proxy import FOREIGN_CONTRACT, MONAD_LOG_BLOCKS, Faults, FaultyRpcProxy
+from tests.faults.rpc_proxy import (
+    FOREIGN_CONTRACT,
+    MONAD_LOG_BLOCKS,
+    ORPHANED_TX_HASH,
+    Faults,
+    FaultyRpcProxy,
+)
 from tests.indexing import clean_index_dump, differences, dump, seed_owners
 
 G8D = 10**18
@@ -311,17 +317,24 @@ async def test_the_proxy_runs_as_a_process_too(
         await process.wait()
 
 
-async def test_a_log_of_a_contract_not_asked_about_is_not_indexed(
+@pytest.mark.parametrize(
+    ("faults", "fault"),
+    [(Faults(foreign_log=0.5), "foreign_log"), (Faults(removed_log=0.5), "removed_log")],
+)
+async def test_a_log_of_a_contract_not_asked_about_or_removed_is_not_indexed(
     chain: Protocol,
     http: aiohttp.ClientSession,
     session_factory: async_sessionmaker[AsyncSession],
+    faults: Faults,
+    fault: str,
 ) -> None:
-    """A provider that ignores the address filter: its answers are read again, not trusted."""
+    """A provider that ignores the address filter, or answers a log marked removed (it is
+    switching branches): its answers are read again, not trusted."""
     async with session_factory() as session:
         await seed_owners(session, chain)
         await session.commit()
     head = await chain.w3.eth.block_number
-    async with FaultyRpcProxy(chain.anvil.url, Faults(foreign_log=0.5), seed=3) as proxy:
+    async with FaultyRpcProxy(chain.anvil.url, faults, seed=3) as proxy:
         follower = ChainFollower(
             rpc=JsonRpc(http, proxy.url, policy=FAST),
             session_factory=session_factory,
@@ -329,10 +342,11 @@ async def test_a_log_of_a_contract_not_asked_about_is_not_indexed(
         )
         await follower.index_until(head)
 
-    assert proxy.counts()["foreign_log"] > 0
+    assert proxy.counts()[fault] > 0
     async with session_factory() as session:
         indexed = await dump(session)
     assert FOREIGN_CONTRACT not in repr(indexed["chain_events"])
+    assert ORPHANED_TX_HASH not in repr(indexed["chain_events"])
     assert differences(indexed, await clean_index_dump(chain, session_factory, head)) == {}
 
 
