@@ -6,7 +6,9 @@ client holding many connections: authenticated GET /api/v1/strategies, GET
 /api/v1/credits/transactions and POST /api/v1/templates/{id}/clone (a fresh Idempotency-Key per
 request). Each is printed with requests/s and p50/p99 latency, next to a bare aiohttp handler
 returning a constant JSON body, measured in the same run (this machine's ceiling for the
-framework and the client), the ratio, and the server's CPU time per request (the figure that
+framework and the client), and each read's data floor (the bare handler's process doing only
+what api.md makes any implementation of the read do: see FLOOR_QUERIES), the ratio to the bare
+handler, and the server's CPU time per request (the figure that
 noise from other work on the machine disturbs least). The API is measured with its access log
 at INFO (a structlog line per request) and at WARNING, with one process and with each number
 of `--workers` asked for (gr8d api --workers N: N processes on one port).
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import pstats
@@ -37,19 +40,24 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import IO
 
 import aiohttp
+import asyncpg
+import jwt
 from aiohttp import web
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from sqlalchemy import text
 
 from accounts.tokens import issue_access_token
 from db import admin, migrate
 from db.engine import create_engine
-from gr8d.config import load_settings
+from gr8d.config import Settings, load_settings
 from gr8d.embedded import servers_for
 
 API = "/api/v1"
@@ -136,6 +144,8 @@ class Figures:
 
 
 def serve_bare(port: int) -> None:
+    """The constant handler at /bare and, when DATABASE_URL and REDIS_URL are set, the data
+    floors at /floor/strategies and /floor/transactions."""
     body = json.dumps(BARE_BODY)
 
     async def constant(request: web.Request) -> web.Response:
@@ -143,7 +153,97 @@ def serve_bare(port: int) -> None:
 
     app = web.Application()
     app.router.add_get("/bare", constant)
+    settings = load_settings()
+    if settings.database_url and settings.redis_url:
+        app.cleanup_ctx.append(_floor_resources(settings.database_url, settings.redis_url))
+        for name, query in FLOOR_QUERIES.items():
+            app.router.add_get(f"/floor/{name}", _floor_handler(query, settings))
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+# -- the data floors (in the bare handler's process) -------------------------------------------
+#
+# What any implementation of the two reads has to do per request under api.md, with nothing of
+# gr8d's: check the bearer token's signature (PyJWT), count the caller's request and look up the
+# token's blacklist key in one Redis round trip (rate limits and logout), read the page, its
+# total and the caller's active flag in one asyncpg query, and write the JSON. No validation
+# models, no ORM, no middlewares, no logging: the rate of these is the ceiling for such a route
+# on this machine, whatever code serves it.
+
+FLOOR_QUERIES = {
+    "strategies": """
+        SELECT s.id, s.user_id, s.name, s.description, s.status, s.is_public, s.created_at,
+               s.updated_at, count(*) OVER () AS total
+        FROM strategies AS s
+        WHERE s.user_id = $1 AND EXISTS (SELECT FROM users WHERE id = $1 AND is_active)
+        ORDER BY s.created_at DESC, s.id DESC
+        LIMIT 20
+    """,
+    "transactions": """
+        SELECT t.id, t.amount, t.balance_after, t.type, t.reference_id, t.description,
+               t.created_at, count(*) OVER () AS total
+        FROM credit_transactions AS t
+        WHERE t.user_id = $1 AND EXISTS (SELECT FROM users WHERE id = $1 AND is_active)
+        ORDER BY t.created_at DESC, t.seq DESC
+        LIMIT 20
+    """,
+}
+FLOOR_ADMIT = """
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], 60, 'NX')
+return redis.call('EXISTS', KEYS[2])
+"""
+FLOOR_POOL = web.AppKey("floor_pool", asyncpg.Pool)
+FLOOR_REDIS = web.AppKey("floor_redis", Redis)
+FLOOR_ADMIT_SCRIPT = web.AppKey("floor_admit", AsyncScript)
+
+
+def _floor_resources(
+    database_url: str, redis_url: str
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def open_and_close(app: web.Application) -> AsyncIterator[None]:
+        dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        async with asyncpg.create_pool(dsn, min_size=10, max_size=10) as pool:
+            app[FLOOR_POOL] = pool
+            app[FLOOR_REDIS] = Redis.from_url(redis_url)
+            app[FLOOR_ADMIT_SCRIPT] = app[FLOOR_REDIS].register_script(FLOOR_ADMIT)
+            try:
+                yield
+            finally:
+                await app[FLOOR_REDIS].aclose()
+
+    return open_and_close
+
+
+def _floor_handler(
+    query: str, settings: Settings
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def page(request: web.Request) -> web.Response:
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        claims = jwt.decode(
+            token, settings.jwt_secret_key, algorithms=["HS256"], issuer=settings.jwt_issuer
+        )
+        admit = request.app[FLOOR_ADMIT_SCRIPT]
+        if await admit(keys=[f"rate_limit:{request.remote}:floor", f"blacklist:{token}"]):
+            raise web.HTTPUnauthorized()
+        rows = await request.app[FLOOR_POOL].fetch(query, uuid.UUID(claims["sub"]))
+        items = [
+            {key: _json_value(value) for key, value in row.items() if key != "total"}
+            for row in rows
+        ]
+        total = rows[0]["total"] if rows else 0
+        body = {"items": items, "total": total, "page": 1, "size": 20, "pages": -(-total // 20)}
+        return web.Response(text=json.dumps(body), content_type="application/json")
+
+    return page
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, (uuid.UUID, Decimal)):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value
 
 
 # -- the driver (its own process) ------------------------------------------------------------
@@ -154,6 +254,8 @@ def _request(load: Load, number: int) -> tuple[str, str, dict[str, str]]:
     headers = {"Authorization": f"Bearer {token}"}
     if load.scenario == "bare":
         return "GET", "/bare", {}
+    if load.scenario.startswith("floor/"):
+        return "GET", f"/{load.scenario}", headers
     if load.scenario == "strategies":
         return "GET", f"{API}/strategies", headers
     if load.scenario == "transactions":
@@ -461,9 +563,14 @@ def measure(
             f"{arguments.seconds:g} s each after {WARM_UP_SECONDS:g} s of warm-up)\n"
             + REPORT_HEADER
         )
-        with process(bare_command, dict(os.environ), f"http://127.0.0.1:{bare_port}/bare") as pid:
+        floors_env = api_environment(database_url, redis_url, "WARNING")
+        with process(bare_command, floors_env, f"http://127.0.0.1:{bare_port}/bare") as pid:
             bare, busy = run_measured(load("bare", bare_port), pid, None)
-        report(bare, None, "bare aiohttp handler", busy)
+            report(bare, None, "bare aiohttp handler", busy)
+            for scenario in arguments.scenarios:
+                if scenario in FLOOR_QUERIES:
+                    floor, busy = run_measured(load(f"floor/{scenario}", bare_port), pid, database)
+                    report(floor, bare, f"floor: {SCENARIOS[scenario]} (jwt+redis+asyncpg)", busy)
         for log_level, workers in variants:
             env = api_environment(database_url, redis_url, log_level)
             with tempfile.TemporaryDirectory() as folder:
