@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -95,7 +96,15 @@ class SettlementJobs:
                     relayer_private_key=self.relayer.private_key,
                     day_index=day_index,
                 )
-            except (onchain.OnchainCommitFailed, Web3Exception, OSError, TimeoutError) as error:
+            # aiohttp's own errors too: a node (or its gateway) answering with an HTTP error
+            # status is raised by web3's provider as aiohttp.ClientResponseError.
+            except (
+                onchain.OnchainCommitFailed,
+                Web3Exception,
+                aiohttp.ClientError,
+                OSError,
+                TimeoutError,
+            ) as error:
                 log.error("relaying day roots failed", day_index=day_index, error=str(error))
                 return 0
             await uow.commit()

@@ -9,8 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from aiohttp import web
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from web3 import AsyncWeb3
 
 from db import ledger
 from db.enums import RunKind
@@ -20,11 +22,13 @@ from db.models import (
     Execution,
     Settlement,
     SettlementRun,
+    StrategyRegistration,
     User,
 )
 from settlement import proofs, rules, service
 from settlement.errors import ConcurrentSettlement
 from settlement.merkle import ExecutionLeaf, day_tree
+from settlement.onchain import Relayer
 from settlement.runs import Outcome, run_once, try_lock
 from settlement.scheduled import SettlementJobs
 from tests.factories import add_execution, add_follower_trade, add_strategy, add_user, policy
@@ -515,3 +519,58 @@ async def test_a_user_without_a_credit_account_fails_the_day_loudly_and_writes_n
     assert (await jobs.settle_day(DAY)).outcome is Outcome.DONE
     [row] = await settlement_rows(session)
     assert row.status == "PENDING"
+
+
+async def test_a_node_answering_with_an_http_error_leaves_the_roots_unsent_and_the_catch_up_going(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """A relay failure must never stop settling: here the node's gateway answers 502."""
+
+    async def bad_gateway(_: web.Request) -> web.Response:
+        return web.Response(status=502, text="bad gateway")
+
+    application = web.Application()
+    application.router.add_post("/", bad_gateway)
+    runner = web.AppRunner(application)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    node = AsyncWeb3(AsyncWeb3.AsyncHTTPProvider(f"http://127.0.0.1:{port}"))
+    author = await add_user(session)
+    follower = await add_user(session, credits=1000)
+    strategy = await add_strategy(session, author)
+    await session.execute(
+        insert(StrategyRegistration).values(
+            strategy_id=strategy,
+            author_id=author,
+            metadata_uri="ipfs://relayed",
+            onchain_strategy_id=5,
+            status="REGISTERED",
+        )
+    )
+    for day in range(2):
+        await add_execution(
+            session,
+            user_id=follower,
+            strategy_id=strategy,
+            amount="1",
+            price="1000",
+            executed_at=NOON + dt.timedelta(days=day),
+        )
+    await session.commit()
+    jobs = jobs_for(
+        session_factory,
+        start_day=DAY,
+        clock=lambda: NOON + dt.timedelta(days=2),
+        relayer=Relayer(node, "0x" + "22" * 20, "0x" + "33" * 32),
+    )
+    try:
+        results = await jobs.catch_up_days()
+    finally:
+        await node.provider.disconnect()
+        await runner.cleanup()
+
+    assert [r.outcome for r in results] == [Outcome.DONE, Outcome.DONE]
+    commits = (await session.scalars(select(DayCommit))).all()
+    assert [c.onchain_tx_hash for c in commits] == [None, None]
