@@ -44,7 +44,7 @@ class ChainStatus:
     head_source: str  # "rpc" or "database"
     lag_blocks: int
     lag_seconds: float | None
-    events_not_applied: int
+    events_not_applied: int  # pending, parked or failed (RAW_ONLY ones are done: kept raw)
     last_reorg: dt.datetime | None = None
     last_reorg_depth: int | None = None
 
@@ -86,7 +86,9 @@ async def chain_statuses(
         not_applied = await session.scalar(
             select(func.count()).where(
                 ChainEvent.chain_id == cursor.chain_id,
-                ChainEvent.projection_status != ProjectionStatus.APPLIED.value,
+                ChainEvent.projection_status.not_in(
+                    (ProjectionStatus.APPLIED.value, ProjectionStatus.RAW_ONLY.value)
+                ),
             )
         )
         last_reorg = (

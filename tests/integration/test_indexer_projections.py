@@ -26,6 +26,7 @@ from db.models import (
 )
 from indexer import projections, service
 from indexer.rpc import BlockHeader
+from indexer.status import chain_statuses
 from settlement.rules import TIER_THRESHOLDS_G8D
 from tests.chain import (
     G8D_WEI,
@@ -511,6 +512,9 @@ async def test_fee_distributor_events_are_kept_raw_only(
         ("AuthorFeeDistributed", "RAW_ONLY", None),
         ("AuthorFeesWithdrawn", "RAW_ONLY", None),
     ]
+    # Raw only by design: none of them waits or failed (the health figure and /metrics).
+    (status,) = await chain_statuses(session, now=dt.datetime.now(dt.UTC))
+    assert status.events_not_applied == 0
 
 
 # --- hostile values ------------------------------------------------------------------------
@@ -547,6 +551,8 @@ async def test_hostile_values_are_kept_raw_failed_and_counted_and_the_rest_of_th
     assert events[1].data.startswith("0x")
     failures = [entry for entry in logs if entry["event"] == "projection failed"]
     assert sorted(entry["event_name"] for entry in failures) == ["Staked", "StrategyCreated"]
+    (status,) = await chain_statuses(session, now=dt.datetime.now(dt.UTC))
+    assert status.events_not_applied == 2
     assert await session.scalar(select(StakingRecord)) is None
     assert (await _registration(session, "alpha")).status == "REGISTERED"
 
