@@ -14,7 +14,9 @@ Then, from an empty index:
   2. `gr8d indexer --until-block head` as a subprocess (LOG_LEVEL=WARNING): events/s,
      blocks/s, its peak RSS (VmHWM) and CPU time;
   3. the same backfill in-process on a second fresh database, with timers on each part
-     (fetch, headers, decode, write, project, commit; SQL per statement kind);
+     (fetch, headers, decode, write, project, commit; SQL per statement kind), then the raw
+     write's floor: the indexed rows stored again by one binary COPY into an empty twin of
+     chain_events (its indexes and CHECKs), nothing decoded or projected;
   4. realtime: anvil mining every 0.4 s, `gr8d indexer` following, a driver transaction with a
      few events in each block; per block, the time from the bench seeing the block (eth_blockNumber
      polled every 20 ms) to the indexer's cursor reaching it (indexer_cursors polled every
@@ -1062,6 +1064,36 @@ async def _backends_cpu_seconds(engine: AsyncEngine) -> float:
         return sum(cpu_seconds(pid) for pid in pids)
 
 
+@dataclass(frozen=True)
+class WriteFloor:
+    seconds: float
+    database_cpu_seconds: float
+
+
+_TWIN = "bench_chain_events_twin"
+
+
+async def raw_write_floor(engine: AsyncEngine) -> WriteFloor:
+    """What PostgreSQL takes to store the indexed events once more by one binary COPY into an
+    empty twin of chain_events (its columns, CHECKs and indexes; a logged table, as the real
+    one), nothing decoded or projected: the least any indexer keeping chain.md's raw table
+    pays for these rows on this machine."""
+    async with engine.connect() as connection:
+        raw = (await connection.get_raw_connection()).driver_connection
+        assert raw is not None
+        rows = io.BytesIO()
+        await raw.copy_from_table("chain_events", output=rows, format="binary")
+        await raw.execute(f"CREATE TABLE {_TWIN} (LIKE chain_events INCLUDING ALL)")
+        try:
+            backend = await raw.fetchval("SELECT pg_backend_pid()")
+            rows.seek(0)
+            cpu, began = cpu_seconds(backend), time.perf_counter()
+            await raw.copy_to_table(_TWIN, source=rows, format="binary")
+            return WriteFloor(time.perf_counter() - began, cpu_seconds(backend) - cpu)
+        finally:
+            await raw.execute(f"DROP TABLE {_TWIN}")
+
+
 # --- realtime --------------------------------------------------------------------------------
 
 
@@ -1282,6 +1314,7 @@ async def backfill(
                     second_url, anvil.url, deployments, head, profile=arguments.profile
                 )
                 second_outcomes = await projection_outcomes(second)
+                floor = await raw_write_floor(second)
             finally:
                 await engine.dispose()
                 await second.dispose()
@@ -1328,6 +1361,18 @@ async def backfill(
         f"before {before.logs / before.seconds:,.0f}, after {after.logs / after.seconds:,.0f}",
     )
     _row("indexer / ceiling", f"{rate / ceiling_rate:.0%}", "target >= 50%")
+    floor_rate = events / floor.seconds
+    _row(
+        "floor: one binary COPY of the rows into a twin",
+        f"{floor.seconds:.2f} s",
+        f"{floor_rate:,.0f} ev/s, {floor_rate / ceiling_rate:.0%} of the ceiling; "
+        f"PostgreSQL CPU {floor.database_cpu_seconds:.2f} s",
+    )
+    _row(
+        "  fetch ceiling then that write, nothing else",
+        f"{events / (ceiling.seconds + floor.seconds):,.0f} ev/s",
+        f"{ceiling.seconds / (ceiling.seconds + floor.seconds):.0%} of the ceiling",
+    )
     print()
     print(
         f"where the time goes (the same backfill in-process, {breakdown.seconds:.2f} s wall, "
