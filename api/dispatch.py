@@ -156,9 +156,13 @@ async def read_json(request: web.Request) -> Any:
 
 
 async def _body_argument(model: type[BaseModel], request: web.Request) -> BaseModel:
-    document = await read_json(request)
+    await read_json(request)
     try:
-        return model.model_validate(document)
+        # Strict JSON validation: a value of the wrong JSON type is refused, not coerced (true
+        # or "5" is no number of credits, "false" no boolean); ids, times and exact amounts
+        # still come as strings. The body is parsed again (pydantic's parser, cheap next to
+        # the request): lax validation of the document parsed above would coerce.
+        return model.model_validate_json(await request.read(), strict=True)
     except ValidationError as error:
         raise validation_problem(error, prefix="body") from None
 

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from gr8d.config import Settings
-from tests.integration.api.conftest import start_client
+from tests.integration.api.conftest import SignIn, start_client
 
 
 async def test_health_reports_database_redis_and_indexer(
@@ -207,3 +208,50 @@ async def test_routes_that_need_the_database_answer_503_when_it_is_unreachable(
     assert login.headers["Content-Type"].startswith("application/problem+json")
     assert login_body["code"] == "DATABASE_UNAVAILABLE"
     assert login.headers["Retry-After"] == "1"
+
+
+@pytest.mark.parametrize(
+    "amount", [True, "5", 5.0, " 7 ", "1_000"], ids=["bool", "string", "float", "spaces", "digits"]
+)
+async def test_a_body_value_of_the_wrong_json_type_is_refused_not_coerced(
+    client: TestClient[object, object], sign_in: SignIn, amount: object
+) -> None:
+    admin = await sign_in(is_superuser=True)
+    user = await sign_in(credits=10)
+    response = await client.post(
+        f"/api/v1/admin/credits/{user.user_id}",
+        json={"amount": amount, "description": "typed"},
+        headers=admin.headers,
+    )
+    body = await response.json(content_type=None)
+    balance = await client.get("/api/v1/credits", headers=user.headers)
+    assert response.status == 422
+    assert body["errors"][0]["loc"] == ["body", "amount"]
+    assert await balance.json() == {"balance": 10}
+
+
+@pytest.mark.parametrize("flag", ["false", 0, "no"])
+async def test_a_boolean_must_be_a_json_boolean(
+    client: TestClient[object, object], sign_in: SignIn, flag: object
+) -> None:
+    admin = await sign_in(is_superuser=True)
+    user = await sign_in()
+    response = await client.patch(
+        f"/api/v1/admin/users/{user.user_id}", json={"is_active": flag}, headers=admin.headers
+    )
+    me = await client.get("/api/v1/users/me", headers=user.headers)
+    assert response.status == 422
+    assert me.status == 200
+
+
+async def test_strings_still_carry_ids_times_and_exact_amounts(
+    client: TestClient[object, object], sign_in: SignIn, service_headers: dict[str, str]
+) -> None:
+    user = await sign_in()
+    charged = await client.post(
+        "/api/v1/credits/charge",
+        json={"user_id": str(user.user_id), "amount": 25, "reference": "pay-typed-1"},
+        headers=service_headers,
+    )
+    assert charged.status == 201
+    assert (await charged.json())["amount"] == 25
