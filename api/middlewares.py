@@ -11,7 +11,9 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
+from aiohttp.web_protocol import RequestPayloadError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -105,6 +107,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         return from_domain_error(error)
     except web.HTTPException as exc:
         return _from_http_exception(exc)
+    except (RequestPayloadError, HttpProcessingError):
+        # Raised while the body is read: it does not decode as its Content-Encoding says, or
+        # its chunked framing is broken.
+        return problem_response(400, "MALFORMED_BODY", "the body cannot be read as sent")
     except RedisError:
         log.warning("redis unavailable", path=request.path)
         return problem_response(503, "REDIS_UNAVAILABLE", "a backing service is unavailable")

@@ -255,3 +255,19 @@ async def test_strings_still_carry_ids_times_and_exact_amounts(
     )
     assert charged.status == 201
     assert (await charged.json())["amount"] == 25
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_body_that_does_not_decode_as_its_content_encoding_is_400(
+    client: TestClient[object, object], sign_in: SignIn, encoding: str
+) -> None:
+    me = await sign_in()
+    response = await client.post(
+        "/api/v1/strategies",
+        data=b"this is not compressed",
+        headers={**me.headers, "Content-Type": "application/json", "Content-Encoding": encoding},
+    )
+    body = await response.json(content_type=None)
+    assert response.status == 400
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert body["code"] == "MALFORMED_BODY"
