@@ -63,7 +63,15 @@ async def settle_month_now(settings: Settings, year: int, month: int) -> list[Ru
 async def run_scheduler(settings: Settings) -> None:
     """Catch up, then fire the jobs on their schedule until cancelled."""
     async with settlement_jobs(settings) as jobs:
-        await jobs.catch_up()
+        try:
+            await jobs.catch_up()
+        except Exception as error:
+            # Ending here would end `gr8d run` (API and indexer too) over what may be a
+            # passing outage; the retry tick catches up again.
+            log.error(
+                "catch-up failed; the next tick tries again",
+                error=f"{type(error).__name__}: {error}",
+            )
         scheduler = build_scheduler(jobs)
         scheduler.start()
         log.info("settlement scheduler started")
