@@ -66,5 +66,7 @@ def decode_access_token(token: str, *, secret: str, issuer: str) -> AccessClaims
             issued_at=dt.datetime.fromtimestamp(int(payload["iat"]), dt.UTC),
             expires_at=dt.datetime.fromtimestamp(int(payload["exp"]), dt.UTC),
         )
-    except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
+    # OverflowError and OSError: a well-signed time no date can hold (only a holder of the
+    # key can make one, but the answer is still 401, not 500).
+    except (jwt.InvalidTokenError, ValueError, TypeError, OverflowError, OSError) as exc:
         raise InvalidToken("the access token is invalid or expired") from exc
