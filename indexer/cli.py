@@ -284,15 +284,21 @@ def _bar(first: int, target: int, *, enabled: bool) -> Iterator[Callable[[StepRe
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     total = max(0, target - first + 1)
+    terminal = sys.stderr
+    shown = enabled and terminal.isatty()
     with (
         tqdm(
             total=total,
             unit="block",
             desc="indexing",
-            disable=not (enabled and sys.stderr.isatty()),
+            disable=not shown,
             dynamic_ncols=True,
+            file=terminal,
         ) as bar,
         logging_redirect_tqdm(),
+        # gr8d's own loggers write to sys.stderr themselves (gr8d.logging), not through the
+        # standard library's handlers that logging_redirect_tqdm redirects.
+        _writing_above(terminal) if shown else contextlib.nullcontext(),
     ):
         events = 0
 
@@ -304,3 +310,37 @@ def _bar(first: int, target: int, *, enabled: bool) -> Iterator[Callable[[StepRe
             bar.refresh()
 
         yield update
+
+
+class _AboveTheBar:
+    """sys.stderr while the bar is drawn: each write clears the bar, goes out, and the bar is
+    drawn again below it."""
+
+    def __init__(self, terminal: Any) -> None:
+        self._terminal = terminal
+
+    def write(self, text: str) -> int:
+        from tqdm import tqdm
+
+        with tqdm.external_write_mode(file=self._terminal):
+            written: int = self._terminal.write(text)
+            self._terminal.flush()
+        return written
+
+    def flush(self) -> None:
+        self._terminal.flush()
+
+    def isatty(self) -> bool:
+        return bool(self._terminal.isatty())
+
+    def fileno(self) -> int:
+        return int(self._terminal.fileno())
+
+
+@contextlib.contextmanager
+def _writing_above(terminal: Any) -> Iterator[None]:
+    sys.stderr = _AboveTheBar(terminal)
+    try:
+        yield
+    finally:
+        sys.stderr = terminal

@@ -7,6 +7,7 @@ import asyncio
 import fcntl
 import os
 import pty
+import re
 import struct
 import sys
 import termios
@@ -90,11 +91,24 @@ async def test_until_block_is_head_or_a_block_number(
     assert "'tip' is neither `head` nor a block number" in output
 
 
+def visible_lines(screen: str) -> list[str]:
+    """What a terminal shows of these bytes, line by line (without colours): a carriage return
+    writes the rest over the line from its start."""
+    shown = []
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", screen).split("\n"):
+        cells: list[str] = []
+        for part in line.split("\r"):
+            cells[: len(part)] = part
+        shown.append("".join(cells).rstrip())
+    return shown
+
+
 @pytest.mark.usefixtures("seeded")
-async def test_a_backfill_on_a_terminal_draws_a_progress_bar(
+async def test_a_backfill_on_a_terminal_draws_a_progress_bar_with_the_log_above_it(
     chain: Protocol, database_url: str, tmp_path: Path
 ) -> None:
-    env = indexer_environment(chain, database_url, tmp_path)
+    # At DEBUG every batch writes a log line while the bar is drawn.
+    env = indexer_environment(chain, database_url, tmp_path) | {"LOG_LEVEL": "DEBUG"}
     head = await chain.w3.eth.block_number
     terminal, device = pty.openpty()
     fcntl.ioctl(device, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
@@ -129,6 +143,10 @@ async def test_a_backfill_on_a_terminal_draws_a_progress_bar(
     blocks = head - chain.deployments.start_block + 1
     assert "indexing: 100%" in shown
     assert f"{blocks}/{blocks}" in shown
+    lines = visible_lines(shown)
+    logged = [line for line in lines if "indexed" in line and "events=" in line]
+    assert len(logged) >= 3, shown
+    assert not [line for line in logged if "indexing:" in line], shown
 
 
 @pytest.mark.usefixtures("seeded")
