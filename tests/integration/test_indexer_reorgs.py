@@ -16,6 +16,7 @@ from db.models import ChainBlock, ChainEvent, IndexerCursor, IndexerReorg, Staki
 from indexer.follower import ChainFollower, ReorgTooDeep, StepKind
 from indexer.rpc import BlockHeader, JsonRpc
 from tests.chain import Protocol, deployed_protocol
+from tests.faults.rpc_proxy import Faults, FaultyRpcProxy
 from tests.indexing import (
     activity,
     anvil,
@@ -281,6 +282,29 @@ async def test_blocks_at_or_below_the_nodes_finalized_block_are_final(
     recent = {record.status for record in records if (record.block_number or 0) > finalized}
     assert cursor is not None and cursor.finalized_block_number == finalized == head - 64
     assert blocks == event_blocks | set(range(finalized, head + 1))
+    assert (final, recent) == ({"CONFIRMED"}, {"PENDING"})
+
+
+@pytest.mark.usefixtures("seeded")
+async def test_without_a_finalized_tag_blocks_confirmations_below_the_head_are_final(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await activity(chain, 9)
+    head = await head_of(chain)
+    async with FaultyRpcProxy(chain.anvil.url, Faults(finalized_tag=False)) as proxy:
+        node = JsonRpc(http, proxy.url)
+        follower = follower_of(chain, http, session_factory, rpc=node, confirmations=4)
+        await follower.index_until(head)
+
+    async with session_factory() as session:
+        cursor = await session.scalar(select(IndexerCursor))
+        records = (await session.scalars(select(StakingRecord))).all()
+    assert proxy.counts()["no_finalized_tag"] > 0
+    assert cursor is not None and cursor.finalized_block_number == head - 4
+    final = {record.status for record in records if (record.block_number or 0) <= head - 4}
+    recent = {record.status for record in records if (record.block_number or 0) > head - 4}
     assert (final, recent) == ({"CONFIRMED"}, {"PENDING"})
 
 
