@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from accounts.errors import AccountLocked
 from gr8d.errors import DomainError, ErrorKind
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -102,7 +103,17 @@ def from_problem(problem: Problem) -> web.Response:
 
 
 def from_domain_error(error: DomainError) -> web.Response:
-    return problem_response(STATUS_OF_KIND[error.kind], error.code, str(error))
+    return problem_response(
+        STATUS_OF_KIND[error.kind], error.code, str(error), headers=_headers_of(error)
+    )
+
+
+def _headers_of(error: DomainError) -> dict[str, str] | None:
+    """What a refusal says beyond its body: how long a locked account stays locked, wherever
+    the lock is met (a login, a password change)."""
+    if isinstance(error, AccountLocked):
+        return {"Retry-After": str(max(1, error.retry_after))}
+    return None
 
 
 def field_errors(error: ValidationError, *, prefix: str) -> list[FieldError]:

@@ -12,9 +12,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from accounts import service
-from accounts.errors import AccountLocked
 from accounts.redis_keys import REFRESH_TOKEN_TTL_SECONDS
-from api.problems import Problem
 from api.ratelimit import RateLimit
 from api.registry import Access, Call, Routes
 from api.schemas.auth import LoginIn, RegisterIn, TokenOut
@@ -93,19 +91,14 @@ async def login(call: Call, body: LoginIn) -> TokenOut:
     INVALID_CREDENTIALS. 10 failures for one email within 15 minutes lock it for 15 minutes:
     423 ACCOUNT_LOCKED with Retry-After, whatever the password (unknown emails lock the same
     way, so a lock reveals nothing). At most 5 attempts per minute per IP."""
-    try:
-        tokens = await service.login(
-            call.session,
-            redis=call.redis,
-            email=body.email,
-            password=body.password,
-            client=service.Client(call.client_ip, call.request.headers.get("User-Agent")),
-            signing=service.Signing.from_settings(call.settings),
-        )
-    except AccountLocked as locked:
-        raise Problem(
-            423, locked.code, str(locked), headers={"Retry-After": str(locked.retry_after)}
-        ) from None
+    tokens = await service.login(
+        call.session,
+        redis=call.redis,
+        email=body.email,
+        password=body.password,
+        client=service.Client(call.client_ip, call.request.headers.get("User-Agent")),
+        signing=service.Signing.from_settings(call.settings),
+    )
     return _token_out(call, tokens)
 
 

@@ -98,6 +98,22 @@ async def test_a_new_password_needs_the_right_current_one(
     assert user.full_name is None
 
 
+async def test_a_password_change_while_the_account_is_locked_is_423_with_retry_after(
+    client: Client,
+) -> None:
+    session = await signed_up(client)
+    wrong = {"password": NEW_PASSWORD, "current_password": "not it"}
+    statuses = [
+        (await client.patch(ME, json=wrong, headers=session.headers)).status for _ in range(10)
+    ]
+    locked = await client.patch(
+        ME, json={"password": NEW_PASSWORD, "current_password": PASSWORD}, headers=session.headers
+    )
+    assert statuses == [403] * 10
+    assert locked.status == 423 and (await locked.json())["code"] == "ACCOUNT_LOCKED"
+    assert 0 < int(locked.headers["Retry-After"]) <= 900
+
+
 async def test_changing_the_password_signs_out_every_other_session_only(
     client: Client, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
