@@ -69,7 +69,7 @@ async def list_settlements(call: Call, query: AdminSettlementQuery) -> Page[Sett
     return await paginate(call.session, statement, query, SettlementOut.from_row)
 
 
-@routes.post("/admin/settlements/run", access=Access.ADMIN)
+@routes.post("/admin/settlements/run", access=Access.ADMIN, idempotent=True)
 async def run_daily_settlement(call: Call, body: SettlementRunIn) -> SettlementRunOut:
     """Run the daily settlement of a finished day now, as the scheduler would.
 
@@ -79,7 +79,8 @@ async def run_daily_settlement(call: Call, body: SettlementRunIn) -> SettlementR
     `already_done` and changes nothing; a run in progress elsewhere is 409
     SETTLEMENT_RUN_BUSY; a day not over yet is 409 DAY_NOT_FINISHED; with BLOCKCHAIN_ENABLED a
     day the indexer has not finalized is 409 PERIOD_NOT_FINAL. With RELAYER_PRIVATE_KEY set the
-    day's roots are then sent on chain, like `gr8d settle daily`."""
+    day's roots are then sent on chain, like `gr8d settle daily`. The run posts the day's fees,
+    so it takes an `Idempotency-Key`: a retry with it gets the first answer back."""
     day = body.day
     if day >= dt.datetime.now(dt.UTC).date():
         raise DayNotFinished(day.isoformat())

@@ -171,6 +171,23 @@ async def test_a_run_refuses_a_day_that_is_not_over_and_bad_bodies(
         assert list(await session.scalars(select(SettlementRun))) == []
 
 
+async def test_a_run_retried_with_its_idempotency_key_replays_the_first_answer(
+    client: Client, sign_in: SignIn, session_factory: Sessions
+) -> None:
+    admin = await sign_in(is_superuser=True)
+    _, payer, _ = await seed_trades(session_factory)
+    keyed = {**admin.headers, "Idempotency-Key": "run-2025-03-10"}
+    first = await client.post(RUN, json={"day": DAY.isoformat()}, headers=keyed)
+    retry = await client.post(RUN, json={"day": DAY.isoformat()}, headers=keyed)
+    other_day = await client.post(RUN, json={"day": "2025-03-09"}, headers=keyed)
+    assert first.status == 200 and retry.status == 200
+    assert await retry.json() == await first.json()
+    assert (await retry.json())["outcome"] == "done"
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert other_day.status == 409 and await code_of(other_day) == "IDEMPOTENCY_KEY_REUSED"
+    assert await balance(session_factory, payer) == 800
+
+
 async def test_a_run_while_another_process_settles_the_day_is_busy(
     client: Client, sign_in: SignIn, session_factory: Sessions
 ) -> None:
