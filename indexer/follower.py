@@ -313,8 +313,14 @@ class ChainFollower:
                 raise ChainMoved(f"block {number} does not follow block {number - 1}")
         if follows is not None and headers[start].parent_hash != follows:
             return None
-        # The provider may accept fewer blocks than asked: the batch is then the first chunk.
-        chunk = await anext(aiter(self._fetcher.fetch(start, end)))
+        if self._addresses:
+            # The provider may accept fewer blocks than asked: the batch is then the first
+            # chunk.
+            chunk = await anext(aiter(self._fetcher.fetch(start, end)))
+        else:
+            # No contract to index (chain.md: one missing from the deployments file is not
+            # indexed): an empty address filter would ask for the logs of every contract.
+            chunk = LogChunk(start, end, [])
         # In a thread: decoding a batch takes tens of milliseconds that the event loop
         # spends meanwhile on the batch being written.
         events = await asyncio.to_thread(_decoded, chunk.logs)

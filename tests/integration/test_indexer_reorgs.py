@@ -4,6 +4,7 @@ exactly what a clean index of the final chain writes: events, blocks, cursor and
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
@@ -393,3 +394,23 @@ async def test_logs_a_node_behind_leaves_out_are_read_again_not_lost(
 
     assert (await clean_index_equals(chain, http, session_factory))["differences"] == {}
     assert behind.behind_answers == 0  # both of its answers came, and were read again
+
+
+@pytest.mark.usefixtures("seeded")
+async def test_a_deployments_file_without_contracts_indexes_no_contract_at_all(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """chain.md: a contract missing from the file is not indexed; an empty address filter
+    would ask the node for the logs of every contract."""
+    await activity(chain, 4)
+    nothing = dataclasses.replace(chain.deployments, contracts={})
+    follower = ChainFollower(
+        rpc=JsonRpc(http, chain.anvil.url), session_factory=session_factory, deployments=nothing
+    )
+
+    await follower.index_until(await head_of(chain))
+
+    assert await indexed_events(session_factory) == []
+    assert (await indexed_cursor(session_factory)).number == await head_of(chain)
