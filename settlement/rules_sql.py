@@ -32,12 +32,17 @@ def eight_decimals(value: str) -> str:
 
 
 # (BLOCKCHAIN_ENABLED) each user's G8D staked in blocks before :end, as the indexer recorded it.
+# A record's block time is its event's; naming the indexed chains (indexer_cursors, which a
+# BLOCKCHAIN_ENABLED run requires anyway) lets each record find its event through chain_events'
+# UNIQUE (chain_id, tx_hash, log_index) instead of a scan of every event ever indexed.
 STAKED_CTE = """
     staked AS (
         SELECT r.user_id,
                sum(CASE WHEN r.type = 'STAKE' THEN r.amount ELSE -r.amount END) AS g8d
         FROM staking_records AS r
-        JOIN chain_events AS e ON e.tx_hash = r.onchain_tx_hash AND e.log_index = r.log_index
+        JOIN chain_events AS e
+            ON e.chain_id IN (SELECT chain_id FROM indexer_cursors)
+           AND e.tx_hash = r.onchain_tx_hash AND e.log_index = r.log_index
         WHERE CAST(:blockchain_enabled AS boolean)
           AND r.status <> 'FAILED'
           AND e.block_timestamp < :end

@@ -94,6 +94,7 @@ async def test_the_staked_balance_before_the_day_ends_sets_the_tier(
     await stake(session, late, "STAKE", "1000000", END_OF_DAY)
     await stake(session, overridden, "STAKE", "1000000", noon)
     await session.execute(update(User).where(User.id == overridden).values(manual_tier=1))
+    await finalize_until(session, END_OF_DAY)
 
     tiers = await service.tiers_at(
         session, user_ids=[whale, withdrawn, late, overridden], end=END_OF_DAY, policy=ON_CHAIN
