@@ -4,6 +4,7 @@ progress bar on a terminal, a reorg too deep, every RPC fault at once, SIGTERM."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 import os
 import pty
@@ -78,6 +79,19 @@ async def test_until_block_head_backfills_to_the_head_at_start_and_exits_0(
     assert code == 0, output
     assert "backfill done" in output
     assert await cursor_block(session_factory) == head
+
+
+async def test_a_node_of_another_chain_than_the_deployments_file_exits_2(
+    chain: Protocol, database_url: str, tmp_path: Path
+) -> None:
+    env = indexer_environment(chain, database_url, tmp_path)
+    mainnet = dataclasses.replace(chain.deployments, chain_id=143)
+    mainnet.write(Path(env["DEPLOYMENTS_FILE"]))
+
+    code, output = await gr8d("indexer", env=env, log_path=tmp_path / "out", within=60)
+
+    assert code == 2, output[-3000:]
+    assert "the node serves chain 10143, the deployments file chain 143" in output
 
 
 async def test_until_block_is_head_or_a_block_number(
