@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -364,6 +365,10 @@ async def test_catch_up_settles_a_seven_day_gap_once_each_oldest_first(
         assert periods == sorted(periods)
     runs = (await session.scalars(select(SettlementRun.period))).all()
     assert sorted(runs) == sorted(done)
+    # Oldest first across both schedulers too: each day finished before the next one started.
+    in_order = (await session.scalars(select(SettlementRun).order_by(SettlementRun.period))).all()
+    for earlier, later in itertools.pairwise(in_order):
+        assert earlier.finished_at is not None and earlier.finished_at <= later.started_at
     assert len(await settlement_rows(session)) == 7
     assert len(await postings(session)) == 14
     assert await jobs_for(session_factory, start_day=DAY, clock=lambda: now).catch_up_days() == []
