@@ -28,7 +28,9 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 def _is_service_token(token: str, settings: Settings) -> bool:
-    return hmac.compare_digest(token.encode(), settings.internal_api_token.encode())
+    # Header bytes that are not UTF-8 arrive as surrogate escapes: compare the bytes as sent.
+    sent = token.encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(sent, settings.internal_api_token.encode())
 
 
 Credentials = Principal | PresentedToken | Problem
