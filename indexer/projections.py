@@ -93,6 +93,7 @@ Decisions where chain.md is silent or unsafe:
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import operator
@@ -1515,6 +1516,19 @@ async def project_new(
     return report
 
 
+def writer_fence_key(chain_id: int) -> int:
+    """The transaction-scoped advisory lock every write of a chain's indexer takes first
+    (service.lock_position), and a replay of its parked events too."""
+    digest = hashlib.blake2b(f"gr8d.indexer.write:{chain_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+_INDEXED_CHAINS = text("SELECT chain_id FROM indexer_cursors ORDER BY chain_id")
+_LOCK_WRITERS = text(
+    "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k"
+)
+
+
 async def replay_parked(
     session: AsyncSession,
     *,
@@ -1529,7 +1543,14 @@ async def replay_parked(
     to what a new link can unpark: ``wallets`` after a wallet is verified (events of that
     wallet as user or author), ``metadata_uris`` after a registration is created. A key's
     state is derived from all its events, so the end state is the one the link would have
-    given from the start (a wallet's tiers over its whole staking history)."""
+    given from the start (a wallet's tiers over its whole staking history).
+
+    It waits for a batch the indexer is writing (the batch's lock, writer_fence_key): that
+    batch's projection did not see the caller's new link, uncommitted, and parks what the
+    link unparks, while its rows are not visible to the replay until it commits. (Only a
+    chain's very first batch, before its cursor exists, is not waited for.)"""
+    chains = [chain_id] if chain_id is not None else list(await session.scalars(_INDEXED_CHAINS))
+    await session.execute(_LOCK_WRITERS, {"keys": sorted(writer_fence_key(c) for c in chains)})
     everything = wallets is None and metadata_uris is None and strategy_ids is None
     events = await _parked(
         session,

@@ -8,7 +8,6 @@ harmless: events are keyed by (chain, tx hash, log index).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -368,11 +367,6 @@ class CursorPosition:
     finalized: int
 
 
-def _fence_key(chain_id: int) -> int:
-    digest = hashlib.blake2b(f"gr8d.indexer.write:{chain_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 async def position(session: AsyncSession, chain_id: int) -> CursorPosition | None:
     cursor = await read_cursor(session, chain_id)
     if cursor is None:
@@ -392,7 +386,7 @@ async def lock_position(session: AsyncSession, chain_id: int) -> CursorPosition 
     compile each of them, for longer than most of them run."""
     await session.execute(
         select(
-            func.pg_advisory_xact_lock(_fence_key(chain_id)),
+            func.pg_advisory_xact_lock(projections.writer_fence_key(chain_id)),
             func.set_config("jit", "off", True),
         )
     )

@@ -4,6 +4,7 @@ replay once the link exists ends exactly where an index with the link from the s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest_asyncio
@@ -11,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db.models import Follow, Settlement, StakingRecord, Strategy
-from indexer import projections
+from indexer import projections, service
+from indexer.rpc import BlockHeader
 from tests.chain import (
     G8D_WEI,
     Protocol,
@@ -244,3 +246,65 @@ async def test_a_new_event_of_a_verified_wallet_also_applies_its_events_parked_b
     tiers = await session.scalars(select(StakingRecord.tier).order_by(StakingRecord.block_number))
     assert list(tiers) == [0, 1]
     assert [status for _, status, _ in await statuses(session)] == ["APPLIED", "APPLIED"]
+
+
+def _stake_of(wallet: str, block: int, wei: int) -> service.RawEvent:
+    return service.RawEvent(
+        block_number=block,
+        block_hash=f"0x{block:064x}",
+        tx_hash=f"0x{block:064x}",
+        log_index=0,
+        contract_address="0x" + "22" * 20,
+        event_name="Staked",
+        topics=[],
+        data="0x",
+        json_args={"user": wallet, "amount": str(wei), "timestamp": "0"},
+        problem=None,
+    )
+
+
+async def _write_batch(session: AsyncSession, event: service.RawEvent) -> None:
+    """A batch as the follower writes it (fenced, then written and projected)."""
+    number = event.block_number
+    header = BlockHeader(number, f"0x{number:064x}", f"0x{number - 1:064x}", 1_700_000_000)
+    await service.lock_position(session, CHAIN)
+    await service.write_batch(
+        session, chain_id=CHAIN, events=[event], blocks={number: header}, last=header, finalized=0
+    )
+    await projections.project_new(
+        session, chain_id=CHAIN, first_block=number, last_block=number, finalized_block=0
+    )
+
+
+CHAIN = 1
+
+
+async def test_a_wallet_verified_while_a_batch_of_its_events_is_written_gets_them(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The replay waits for the batch being written (whose projection did not see the wallet
+    verified) instead of missing its events, which stayed parked until the wallet's next."""
+    alice, bob = "0x" + "a1" * 20, "0x" + "b0" * 20
+    async with session_factory() as setup:
+        alice_id = await add_user(setup, email="alice@example.com")
+        await add_wallet(setup, alice_id, alice, verified=False)
+        await _write_batch(setup, _stake_of(bob, 1, G8D_WEI))  # the chain has a cursor
+        await setup.commit()
+
+    async with session_factory() as indexer, session_factory() as api:
+        await _write_batch(indexer, _stake_of(alice, 2, 6_000 * G8D_WEI))
+
+        async def verify() -> None:
+            await verify_wallet(api, alice)
+            await projections.replay_parked(api, wallets=[alice])
+            await api.commit()
+
+        verifying = asyncio.create_task(verify())
+        await asyncio.sleep(0.5)
+        await indexer.commit()
+        await asyncio.wait_for(verifying, 10)
+
+    async with session_factory() as session:
+        assert [status for _, status, _ in await statuses(session)] == ["PARKED", "APPLIED"]
+        record = (await session.scalars(select(StakingRecord))).one()
+    assert (record.wallet_address, record.tier) == (alice, 1)
