@@ -213,6 +213,17 @@ class AccessTokenState:
         return None
 
 
+def _readable(text: str | None) -> str | None:
+    """`text` as UTF-8 can carry it: header bytes that were not UTF-8 arrive as surrogate
+    escapes, which no JSON answer can hold; they become U+FFFD."""
+    if text is None:
+        return None
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
 @dataclass(frozen=True, slots=True)
 class LoginAttempt:
     at: dt.datetime
@@ -225,7 +236,7 @@ class LoginAttempt:
             {
                 "at": self.at.isoformat(),
                 "ip": self.ip,
-                "user_agent": self.user_agent,
+                "user_agent": _readable(self.user_agent),
                 "success": self.success,
             }
         )
@@ -236,7 +247,8 @@ class LoginAttempt:
         return cls(
             at=dt.datetime.fromisoformat(entry["at"]),
             ip=str(entry["ip"]),
-            user_agent=entry.get("user_agent"),
+            # _readable again: entries written before it was applied on the way in.
+            user_agent=_readable(entry.get("user_agent")),
             success=bool(entry["success"]),
         )
 

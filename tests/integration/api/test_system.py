@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -8,6 +7,7 @@ from aiohttp.test_utils import TestClient
 
 from gr8d.config import Settings
 from tests.integration.api.conftest import SignIn, start_client
+from tests.integration.api.raw_http import raw_request
 
 
 async def test_health_reports_database_redis_and_indexer(
@@ -276,20 +276,6 @@ async def test_a_body_that_does_not_decode_as_its_content_encoding_is_400(
     assert body["code"] == "MALFORMED_BODY"
 
 
-async def _raw_status(client: TestClient[object, object], request: bytes) -> tuple[int, bytes]:
-    """Send bytes no HTTP client library would (headers that are not UTF-8); status and body."""
-    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
-    try:
-        writer.write(request)
-        await writer.drain()
-        answer = await reader.read()
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    head, _, body = answer.partition(b"\r\n\r\n")
-    return int(head.split(b" ", 2)[1]), body
-
-
 @pytest.mark.parametrize(
     "path", ["/api/v1/internal/ohlcv", "/api/v1/credits/charge", "/api/v1/strategies"]
 )
@@ -305,7 +291,7 @@ async def test_a_bearer_token_that_is_not_utf8_is_refused_like_any_wrong_token(
             + b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
         )
 
-    status, body = await _raw_status(client, request(b"\xff\xfe\xfd"))
-    ascii_status, ascii_body = await _raw_status(client, request(b"not-a-token"))
+    status, body = await raw_request(client, request(b"\xff\xfe\xfd"))
+    ascii_status, ascii_body = await raw_request(client, request(b"not-a-token"))
     assert status in (401, 403)
     assert (status, json.loads(body)["code"]) == (ascii_status, json.loads(ascii_body)["code"])

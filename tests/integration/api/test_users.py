@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -19,6 +20,7 @@ from tests.integration.api.auth_flows import (
     signed_up,
 )
 from tests.integration.api.conftest import SignIn
+from tests.integration.api.raw_http import raw_request
 
 ME = "/api/v1/users/me"
 NEW_PASSWORD = "a much better passphrase"
@@ -169,6 +171,25 @@ async def test_login_history_lists_each_attempt_newest_first(client: Client) -> 
     second_page = await client.get(ME + "/login-history?page=2&size=1", headers=session.headers)
     paged = await second_page.json()
     assert paged["items"] == [succeeded] and paged["pages"] == 2
+
+
+async def test_a_user_agent_that_is_not_utf8_is_kept_readable_in_the_history(
+    client: Client,
+) -> None:
+    session = await signed_up(client)
+    body = json.dumps({"email": session.email, "password": "wrong password"}).encode()
+    status, _ = await raw_request(
+        client,
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: test\r\nUser-Agent: agent \xff\xfe\r\n"
+        b"Content-Type: application/json\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\nConnection: close\r\n\r\n"
+        + body,
+    )
+    history = await client.get(f"{ME}/login-history", headers=session.headers)
+    assert status == 401
+    assert history.status == 200
+    assert (await history.json())["items"][0]["user_agent"] == "agent \ufffd\ufffd"
 
 
 async def test_login_history_of_a_user_who_never_logged_in_is_empty(
