@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
 import time
 import uuid
@@ -28,6 +29,10 @@ from accounts.tokens import ACCESS_TOKEN_SECONDS
 REUSE_GRACE_SECONDS = 10
 LOGIN_HISTORY_LENGTH = 100
 MAX_FAILED_LOGINS = 10
+
+
+# What token ids (a jti: hex) and secrets (secrets.token_urlsafe) are made of.
+_URL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _digest(value: str) -> str:
@@ -57,11 +62,15 @@ class RefreshToken:
 
     @classmethod
     def parse(cls, value: str) -> RefreshToken | None:
-        """The token a client presented, or None when it cannot be one of ours."""
+        """The token a client presented, or None when it cannot be one of ours (its token id
+        and secret are URL-safe ASCII: anything else, a cookie's non-UTF-8 bytes included,
+        would not even make a Redis key)."""
         parts = value.split(".")
         if len(parts) != 3 or not all(parts) or len(value) > 200:
             return None
         user_id, token_id, secret = parts
+        if not (_URL_SAFE.fullmatch(token_id) and _URL_SAFE.fullmatch(secret)):
+            return None
         try:
             return cls(user_id=uuid.UUID(user_id), token_id=token_id, secret=secret)
         except ValueError:

@@ -4,6 +4,7 @@ lockout, and refusal of bad tokens (api.md "Authentication")."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -32,6 +33,7 @@ from tests.integration.api.auth_flows import (
     signed_up,
 )
 from tests.integration.api.conftest import SignIn, start_client
+from tests.integration.api.raw_http import raw_request
 
 ME = "/api/v1/users/me"
 
@@ -262,6 +264,28 @@ async def test_a_stolen_token_id_with_a_forged_secret_does_not_consume_the_real_
     user_id, token_id, _ = session.refresh_token.split(".")
     forged = await refresh(client, f"{user_id}.{token_id}.forged-secret")
     assert forged.status == 401 and (await forged.json())["code"] == "INVALID_REFRESH_TOKEN"
+    assert (await refresh(client, session.refresh_token)).status == 200
+
+
+@pytest.mark.parametrize("part", ["token_id", "secret"])
+async def test_a_refresh_cookie_that_is_not_utf8_is_refused(client: Client, part: str) -> None:
+    session = await signed_up(client)
+    user_id, token_id, secret = (piece.encode() for piece in session.refresh_token.split("."))
+    hostile = b"\xff\xfe"
+    cookie = b".".join(
+        [
+            user_id,
+            hostile if part == "token_id" else token_id,
+            hostile if part == "secret" else secret,
+        ]
+    )
+    status, body = await raw_request(
+        client,
+        b"POST /api/v1/auth/refresh HTTP/1.1\r\nHost: test\r\nCookie: refresh_token="
+        + cookie
+        + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    assert status == 401 and json.loads(body)["code"] == "INVALID_REFRESH_TOKEN"
     assert (await refresh(client, session.refresh_token)).status == 200
 
 
