@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from web3.exceptions import Web3Exception
 
+from db import ledger
 from db.enums import RunKind
 from db.uow import UnitOfWork
 from settlement import onchain, rules, service
@@ -142,6 +143,15 @@ class SettlementJobs:
                 try:
                     paid += await service.pay_royalty(uow.session, royalty_id=royalty_id)
                 except RoyaltyNotPayable:
+                    continue
+                except ledger.LedgerError as refused:
+                    # One author's refusal must not keep the others unpaid; the next tick
+                    # tries this one again.
+                    log.error(
+                        "paying a royalty failed; it stays PENDING",
+                        royalty_id=str(royalty_id),
+                        error=f"{type(refused).__name__}: {refused}",
+                    )
                     continue
                 await uow.commit()
         return paid

@@ -6,8 +6,9 @@ import datetime as dt
 import uuid
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from structlog.testing import capture_logs
 
 from db import ledger
 from db.models import AuthorRoyalty, CreditTransaction, SettlementRun, Template, TemplateClone
@@ -239,3 +240,29 @@ async def test_the_monthly_runs_record_says_what_it_wrote_and_nothing_it_did_not
     assert created.figures == {"month": "2026-05", "royalties_written": 1}
     run = await session.scalar(select(SettlementRun))
     assert run is not None and run.figures == created.figures
+
+
+async def test_an_author_who_cannot_be_paid_does_not_hold_up_the_others(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """Each author is paid in a transaction of their own: one whose credit account is missing
+    (damage: a trigger makes one with every user) stays PENDING, logged, and the rest are paid."""
+    authors = sorted([await add_user(session) for _ in range(3)])
+    for author in authors:
+        await add_clones(session, author, [100], dt.datetime(2026, 4, 4, tzinfo=dt.UTC))
+    damaged = authors[0]
+    await session.execute(text("DELETE FROM credits WHERE user_id = :id"), {"id": damaged})
+    await session.commit()
+
+    with capture_logs() as logs:
+        created, paid = await SettlementJobs(
+            session_factory=session_factory, policy=POLICY
+        ).settle_month(2026, 4)
+
+    assert isinstance(created, RunResult) and created.outcome is Outcome.DONE
+    assert paid == 20
+    statuses = {r.author_id: r.status for r in (await session.scalars(select(AuthorRoyalty)))}
+    assert statuses == {damaged: "PENDING", authors[1]: "PAID", authors[2]: "PAID"}
+    [error] = [e for e in logs if e["log_level"] == "error"]
+    assert error["event"] == "paying a royalty failed; it stays PENDING"
+    assert str(damaged) in error["error"]
