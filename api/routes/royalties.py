@@ -80,8 +80,9 @@ async def create_royalties(call: Call, body: MonthIn) -> RoyaltiesCreatedOut:
     """Write a finished month's PENDING royalties (those that do not exist yet).
 
     Running it again writes nothing (`royalties_written: 0`). A month that is not over is 409
-    MONTH_NOT_FINISHED: its later clones would never be counted. Paying is a separate step
-    (pay, or batch-pay)."""
+    MONTH_NOT_FINISHED: its later clones would never be counted. With BLOCKCHAIN_ENABLED a
+    month the indexer has not finalized past yet is 409 PERIOD_NOT_FINAL: its rates are the
+    authors' tiers at its end. Paying is a separate step (pay, or batch-pay)."""
     if not _month_is_over(body.year, body.month):
         raise MonthNotFinished(month_period(body.year, body.month))
     report = await service.create_royalties(
