@@ -327,30 +327,42 @@ class ChainFollower:
         # The last block's header too: it names the cursor, also when the range was cut.
         wanted = {chunk.last, *(e.block_number for e in events)}
         headers |= await self._headers(wanted - headers.keys())
+        left_out = await self._logs_left_out(chunk, {e.block_number for e in events}, headers)
+        if left_out:
+            events = sorted(
+                [*events, *await asyncio.to_thread(_decoded, left_out)], key=_chain_order
+            )
         _refuse_mismatched(events, headers)
-        await self._refuse_missing(chunk, {e.block_number for e in events}, headers)
         return _Read(chunk.last, events, headers)
 
-    async def _refuse_missing(
+    async def _logs_left_out(
         self, chunk: LogChunk, logged: set[int], headers: dict[int, BlockHeader]
-    ) -> None:
-        """A block of the chunk whose logs bloom promises our logs the answer lacks is read
-        again by its hash: logs there mean the answer came from a node behind that block (a
-        load-balanced replica), so the batch is read again; none mean a false positive of the
-        bloom. (Only the headers the batch holds anyway are checked: every block of the
-        unfinalized window, the first and last of a final range.)"""
-        for number, header in headers.items():
+    ) -> list[dict[str, Any]]:
+        """The logs of the blocks of the chunk whose logs bloom promises our logs the answer
+        lacks, read by each block's hash (a node without that block answers an error, not an
+        empty list): logs there mean the range came from a node behind that block (a
+        load-balanced replica, a log index behind the head); none mean a false positive of
+        the bloom. Reading the range again could meet the same replica, and the head moves
+        on meanwhile. (Only the headers the batch holds anyway are checked: every block of
+        the unfinalized window, the first and last of a final range.)"""
+        found: list[dict[str, Any]] = []
+        for number, header in sorted(headers.items()):
             if (
                 chunk.first <= number <= chunk.last
                 and number not in logged
                 and header.logs_bloom is not None
                 and self._blooms.may_contain(header.logs_bloom)
-                and await self.rpc.block_logs(header, self._addresses, self._topics)
             ):
-                raise ChainMoved(
-                    f"eth_getLogs answered no logs of block {number}, which has some: "
-                    "a node behind that block answered"
-                )
+                block_logs = await self.rpc.block_logs(header, self._addresses, self._topics)
+                if block_logs:
+                    log.warning(
+                        "eth_getLogs left out the logs of a block (a node behind it "
+                        "answered); read them by its hash",
+                        block=number,
+                        logs=len(block_logs),
+                    )
+                    found += block_logs
+        return found
 
     def _read_ahead(self, start: int, parent_hash: str, *, ceiling: int) -> None:
         """Start reading the batch after the one being written, if it is entirely final
@@ -583,6 +595,10 @@ def _decoded(logs: list[dict[str, Any]]) -> list[service.RawEvent]:
     finally:
         if collecting:
             gc.enable()
+
+
+def _chain_order(event: service.RawEvent) -> tuple[int, int]:
+    return event.block_number, event.log_index
 
 
 def _place(position: CursorPosition | None) -> tuple[int, str] | None:
