@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
 
+from accounts.passwords import prepare_unknown_account_check
 from api import context
 from api.dispatch import aiohttp_handler
 from api.housekeeping import PURGE_EVERY_SECONDS, purging_expired_keys
@@ -81,6 +82,7 @@ def _resources(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         app[context.READ_SESSION_FACTORY] = create_read_session_factory(engine)
         app[context.REDIS] = redis
         app[context.GATE] = Gate(redis)
+        await prepare_unknown_account_check()
         try:
             yield
         finally:
