@@ -55,7 +55,11 @@ def configure_logging(settings: Settings) -> None:
         shared.append(structlog.processors.format_exc_info)
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # A plain traceback: rich's (the default when rich is installed) prints each frame's
+        # local variables, passwords and tokens among them.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
 
     level = logging.getLevelNamesMapping()[settings.log_level.upper()]
     structlog.configure(

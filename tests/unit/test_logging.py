@@ -50,3 +50,25 @@ def test_the_level_filters_what_is_written(capsys: pytest.CaptureFixture[str]) -
     structlog.get_logger("gr8d.test").warning("loud")
     lines = capsys.readouterr().err.strip().splitlines()
     assert [json.loads(line)["event"] for line in lines] == ["loud"]
+
+
+def _fail_with_a_secret_in_a_local() -> None:
+    password = "hunter2-do-not-log"
+    raise ValueError(f"refused a password of {len(password)} characters")
+
+
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_a_logged_exception_shows_its_traceback_but_no_local_values(
+    capsys: pytest.CaptureFixture[str], log_format: str
+) -> None:
+    configure_logging(load_settings(_env_file=None, log_format=log_format))
+    try:
+        _fail_with_a_secret_in_a_local()
+    except ValueError:
+        structlog.get_logger("gr8d.test").exception("request failed")
+        logging.getLogger("aiohttp.server").exception("handler failed")
+
+    written = capsys.readouterr().err
+    assert written.count("refused a password of 18 characters") == 2
+    assert "_fail_with_a_secret_in_a_local" in written
+    assert "hunter2-do-not-log" not in written
