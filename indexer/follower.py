@@ -50,7 +50,7 @@ from indexer.deployments import Deployments
 from indexer.events import decode_logs, event_table
 from indexer.progress import ProgressLog
 from indexer.ranges import BloomProbe, LogChunk, LogRangeFetcher, RangePolicy
-from indexer.rpc import BlockHeader, JsonRpc, RpcError
+from indexer.rpc import BlockHeader, JsonRpc, RpcError, RpcRejected
 from indexer.service import CursorPosition
 
 log = structlog.get_logger("gr8d.indexer")
@@ -180,6 +180,7 @@ class ChainFollower:
     _addresses: list[str] = field(init=False)
     _topics: list[str] = field(init=False)
     _blooms: BloomProbe = field(init=False)
+    _logs_by_hash: bool = field(default=True, init=False)
     _ahead: _ReadAhead | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -353,7 +354,7 @@ class ChainFollower:
                 and header.logs_bloom is not None
                 and self._blooms.may_contain(header.logs_bloom)
             ):
-                block_logs = await self.rpc.block_logs(header, self._addresses, self._topics)
+                block_logs = await self._block_logs(header)
                 if block_logs:
                     log.warning(
                         "eth_getLogs left out the logs of a block (a node behind it "
@@ -363,6 +364,23 @@ class ChainFollower:
                     )
                     found += block_logs
         return found
+
+    async def _block_logs(self, header: BlockHeader) -> list[dict[str, Any]]:
+        """Our logs of the block `header` is, by its hash; from a provider that refuses that
+        filter (EIP-234), by the block's number alone (which a node behind it answers with
+        none again: the best such a provider allows)."""
+        if self._logs_by_hash:
+            try:
+                return await self.rpc.block_logs(header, self._addresses, self._topics)
+            except RpcRejected as refused:
+                log.warning(
+                    "rpc node refuses eth_getLogs by block hash; asking by number from now on",
+                    reason=str(refused),
+                )
+                self._logs_by_hash = False
+        number = header.number
+        found = await self.rpc.logs(number, number, self._addresses, self._topics)
+        return [item for item in found if str(item.get("blockHash", "")).lower() == header.hash]
 
     def _read_ahead(self, start: int, parent_hash: str, *, ceiling: int) -> None:
         """Start reading the batch after the one being written, if it is entirely final

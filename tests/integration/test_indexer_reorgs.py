@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, NamedTuple
 
 import aiohttp
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import ChainBlock, ChainEvent, IndexerCursor, IndexerReorg, StakingRecord
 from indexer.follower import ChainFollower, ReorgTooDeep, StepKind
-from indexer.rpc import BlockHeader, JsonRpc
+from indexer.rpc import BlockHeader, JsonRpc, RpcRejected
 from tests.chain import Protocol, deployed_protocol
 from tests.faults.rpc_proxy import Faults, FaultyRpcProxy
 from tests.indexing import (
@@ -399,6 +399,39 @@ async def test_logs_a_node_behind_leaves_out_are_read_by_block_hash_not_lost(
 
     assert (await clean_index_equals(chain, http, session_factory))["differences"] == {}
     assert behind.behind_answers < behind_answers  # it did answer from behind
+
+
+class SaturatedBloomsNode(JsonRpc):
+    """A busy chain's node without EIP-234: every block's logs bloom has every bit set (each
+    empty block is a false positive), and eth_getLogs by block hash is an invalid request."""
+
+    async def blocks(self, numbers: Iterable[int]) -> dict[int, BlockHeader]:
+        found = await super().blocks(numbers)
+        return {n: dataclasses.replace(h, logs_bloom=SATURATED) for n, h in found.items()}
+
+    async def block_logs(
+        self, header: BlockHeader, addresses: Any, topics: Any = ()
+    ) -> list[dict[str, Any]]:
+        raise RpcRejected("eth_getLogs: error -32602: invalid params: blockHash", code=-32602)
+
+
+SATURATED = "0x" + "ff" * 256
+
+
+@pytest.mark.usefixtures("seeded")
+async def test_a_provider_without_logs_by_block_hash_is_asked_for_the_blocks_range(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await activity(chain, 4)
+    await anvil(chain, "anvil_mine", hex(5))  # empty blocks, each promising logs
+    node = SaturatedBloomsNode(http, chain.anvil.url)
+    follower = follower_of(chain, http, session_factory, rpc=node)
+
+    await asyncio.wait_for(follower.index_until(await head_of(chain)), 30)
+
+    assert (await clean_index_equals(chain, http, session_factory))["differences"] == {}
 
 
 @pytest.mark.usefixtures("seeded")
