@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import Ohlcv
-from tests.integration.api.conftest import SignIn
+from gr8d.config import Settings
+from tests.integration.api.conftest import SignIn, start_client
 
 Client = TestClient[object, object]
 Sessions = async_sessionmaker[AsyncSession]
@@ -207,3 +208,23 @@ async def test_symbols_list_each_series_and_its_span(
         ]
     }
     assert (await client.get("/api/v1/market/symbols")).status == 401
+
+
+async def test_the_service_token_is_not_held_to_the_per_ip_limit_but_a_wrong_one_is(
+    api_settings: Settings, flushed_redis: None, service_headers: dict[str, str]
+) -> None:
+    strict = await start_client(api_settings.model_copy(update={"api_rate_limit_per_minute": 2}))
+    try:
+        service = [
+            (await strict.post(UPSERT, json={"candles": [candle(n)]}, headers=service_headers))
+            for n in range(5)
+        ]
+        guessing = [
+            (await strict.post(UPSERT, json={"candles": []}, headers={"Authorization": "Bearer x"}))
+            for _ in range(3)
+        ]
+    finally:
+        await strict.close()
+
+    assert [response.status for response in service] == [200] * 5
+    assert [response.status for response in guessing] == [403, 403, 429]
