@@ -401,6 +401,31 @@ async def test_logs_a_node_behind_leaves_out_are_read_by_block_hash_not_lost(
     assert behind.behind_answers < behind_answers  # it did answer from behind
 
 
+class DoublingNode(JsonRpc):
+    """A provider that answers every log twice."""
+
+    async def logs(
+        self, from_block: int, to_block: int, addresses: Any, topics: Any = ()
+    ) -> list[dict[str, Any]]:
+        found = await super().logs(from_block, to_block, addresses, topics)
+        return found + found
+
+
+@pytest.mark.usefixtures("seeded")
+async def test_a_log_answered_twice_is_stored_and_projected_once(
+    chain: Protocol,
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await activity(chain, 9)
+    doubling = DoublingNode(http, chain.anvil.url)
+    follower = follower_of(chain, http, session_factory, rpc=doubling, batch_blocks=4)
+
+    await follower.index_until(await head_of(chain))
+
+    assert (await clean_index_equals(chain, http, session_factory))["differences"] == {}
+
+
 class SaturatedBloomsNode(JsonRpc):
     """A busy chain's node without EIP-234: every block's logs bloom has every bit set (each
     empty block is a false positive), and eth_getLogs by block hash is an invalid request."""
