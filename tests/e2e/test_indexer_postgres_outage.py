@@ -130,3 +130,42 @@ async def test_the_indexer_waits_out_a_stopped_a_killed_and_a_paused_postgresql(
         ).index_until(await chain.w3.eth.block_number)
     async with session_factory() as session:
         assert differences(after_outages, await dump(session)) == {}
+
+
+async def test_sigterm_stops_the_indexer_within_10_s_while_postgresql_is_paused(
+    server: PrivatePostgres,
+    database: str,
+    private_engine: AsyncEngine,
+    chain: Protocol,
+    tmp_path: Path,
+) -> None:
+    session_factory = create_session_factory(private_engine)
+    async with session_factory() as session:
+        await seed(session, chain)
+        await session.commit()
+    await activity(chain, 3)
+    deployments_file = tmp_path / "deployments.json"
+    chain.deployments.write(deployments_file)
+    env = {
+        "DATABASE_URL": database,
+        "RPC_URLS": chain.anvil.url,
+        "DEPLOYMENTS_FILE": str(deployments_file),
+    }
+    indexer = await start_gr8d(["indexer"], env=env, log_path=tmp_path / "indexer.log")
+    try:
+
+        async def caught_up() -> bool:
+            return await cursor_block(session_factory) == await chain.w3.eth.block_number
+
+        await wait_until(caught_up, within=60, what="the first backfill")
+        await private_engine.dispose()
+        server.pause()
+        try:
+            await activity(chain, 2, first_uri=50)  # a batch to write meets the paused server
+            await asyncio.sleep(2)
+            code = await indexer.terminate()  # within STOP_WITHIN_SECONDS (10 s)
+        finally:
+            server.resume()
+    finally:
+        await indexer.kill()
+    assert code == 0, indexer.output()[-3000:]
