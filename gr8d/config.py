@@ -6,6 +6,7 @@ import base64
 import binascii
 import datetime as dt
 import ipaddress
+import os
 from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -68,8 +69,8 @@ CommaList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
+    # No env_file here: load_settings passes `.env` only in development (operations.md).
     model_config = SettingsConfigDict(
-        env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
@@ -258,10 +259,25 @@ def _variable_of(error: dict[str, Any]) -> str:
     return str(location[0]).upper() if location else ""
 
 
+DOTENV_FILE = ".env"
+
+
+def _dotenv_for(overrides: dict[str, Any]) -> str | None:
+    """`.env` when the environment (not the file itself) says development, or says nothing."""
+    app_env = overrides.get("app_env")
+    if app_env is None:
+        app_env = next(
+            (value for name, value in os.environ.items() if name.upper() == "APP_ENV"),
+            AppEnv.DEVELOPMENT,
+        )
+    return DOTENV_FILE if app_env == AppEnv.DEVELOPMENT else None
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings; any invalid or missing value becomes a one-line ConfigError."""
+    dotenv = _dotenv_for(overrides)
     try:
-        return Settings(**overrides)
+        settings = Settings(_env_file=dotenv, **overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
@@ -269,3 +285,10 @@ def load_settings(**overrides: Any) -> Settings:
         if not variable and ":" in message:
             variable, _, message = message.partition(": ")
         raise ConfigError(variable or "configuration", message) from None
+    if dotenv is not None and settings.app_env is not AppEnv.DEVELOPMENT:
+        # The file was read because the environment said development; letting it switch to
+        # production would run production on a developer's file.
+        raise ConfigError(
+            "APP_ENV", f"{DOTENV_FILE} is read in development only: set APP_ENV in the environment"
+        )
+    return settings

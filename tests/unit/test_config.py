@@ -176,6 +176,30 @@ def test_a_dotenv_file_is_read_in_development(
     assert load_settings().base_fee_bps == 35
 
 
+@pytest.mark.parametrize("app_env", ["production", "test"])
+def test_a_dotenv_file_is_not_read_outside_development(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str], app_env: str
+) -> None:
+    with open(os.path.join(tmp_path, ".env"), "w") as env_file:
+        env_file.write("BASE_FEE_BPS=35\nJWT_SECRET_KEY=" + "d" * 40 + "\n")
+    production(monkeypatch, APP_ENV=app_env)
+    settings = load_settings()
+    assert settings.base_fee_bps == 20
+    assert settings.jwt_secret_key == STRONG["JWT_SECRET_KEY"]
+
+
+def test_a_dotenv_file_cannot_switch_to_production(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]
+) -> None:
+    with open(os.path.join(tmp_path, ".env"), "w") as env_file:
+        env_file.write("APP_ENV=production\n")
+    production(monkeypatch)
+    monkeypatch.delenv("APP_ENV")
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert refused.value.variable == "APP_ENV"
+
+
 def test_encryption_keys_carry_ids_for_rotation() -> None:
     old, new = b"o" * 32, b"n" * 32
     value = f"old:{base64.b64encode(old).decode()},new:{base64.b64encode(new).decode()}"
