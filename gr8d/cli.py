@@ -41,11 +41,30 @@ PART_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+HELP_REQUESTED = "gr8d.help_requested"
+
+
+def _asks_for_help(args: list[str], help_options: list[str]) -> bool:
+    """Whether a help option comes before `--` (after it, every word is an argument)."""
+    for arg in args:
+        if arg == "--":
+            return False
+        if arg in help_options:
+            return True
+    return False
+
+
 class PartsGroup(click.Group):
     """The gr8d group: its own commands plus PART_COMMANDS, loaded by name on demand."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *PART_COMMANDS})
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # A subcommand's --help is parsed after this group's callback has loaded the settings;
+        # help must show whatever the configuration (operations.md: --help on every level).
+        ctx.meta[HELP_REQUESTED] = _asks_for_help(args, ctx.help_option_names)
+        return super().parse_args(ctx, args)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in PART_COMMANDS:
@@ -59,6 +78,8 @@ class PartsGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """gr8d: the chain and money back end of gr8diy (indexer, settlement, API)."""
+    if ctx.meta.get(HELP_REQUESTED):
+        return
     try:
         ctx.obj = load_settings()
     except ConfigError as error:

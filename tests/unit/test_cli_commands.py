@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import click
+from click.testing import CliRunner
 
 from gr8d.cli import PART_COMMANDS, cli
 
@@ -40,3 +41,36 @@ def test_the_indexer_command_starts_without_web3_or_the_other_parts() -> None:
     )
 
     assert loaded.stdout.strip() == "[]"
+
+
+def _command_paths(group: click.Group, context: click.Context) -> list[list[str]]:
+    paths: list[list[str]] = [[]]
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        if isinstance(command, click.Group):
+            inner = click.Context(command, parent=context, info_name=name)
+            paths += [[name, *path] for path in _command_paths(command, inner)]
+        else:
+            paths.append([name])
+    return paths
+
+
+def test_help_works_at_every_level_even_when_the_configuration_is_bad() -> None:
+    runner = CliRunner(env={"DATABASE_SSL": "bogus", "APP_ENV": "test"})
+    paths = _command_paths(cli, click.Context(cli, info_name="gr8d"))
+    assert ["settle", "daily"] in paths and ["admin", "promote"] in paths
+
+    for path in paths:
+        for flag in ("--help", "-h"):
+            shown = runner.invoke(cli, [*path, flag], prog_name="gr8d")
+            assert shown.exit_code == 0, (path, shown.output)
+            assert shown.output.startswith(f"Usage: gr8d {' '.join(path)}".rstrip())
+
+
+def test_a_command_with_a_bad_configuration_still_exits_2_naming_the_variable() -> None:
+    runner = CliRunner(env={"DATABASE_SSL": "bogus", "APP_ENV": "test"})
+
+    refused = runner.invoke(cli, ["settle", "daily", "--day", "2026-01-01"], prog_name="gr8d")
+
+    assert refused.exit_code == 2
+    assert refused.output.startswith("gr8d: configuration error: DATABASE_SSL:")
