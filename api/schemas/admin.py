@@ -88,7 +88,8 @@ class ChainStatusOut(BaseModel):
     lag_blocks: int
     lag_seconds: float | None = Field(description="now − the time of the last block indexed")
     events_not_applied: int = Field(
-        description="events whose projection is pending, parked or failed (events kept raw only are done)"
+        description="events whose projection is pending, parked or failed "
+        "(events kept raw only are done)"
     )
     last_reorg_at: dt.datetime | None = Field(
         description="when the indexer last unwound a reorg of this chain; null: never"
