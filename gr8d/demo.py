@@ -33,6 +33,7 @@ from gr8d.config import Settings
 from gr8d.demo_checks import check_end_state, settled_everything
 from gr8d.embedded import servers_for
 from indexer.devchain import Anvil, deploy_protocol, running_anvil
+from settlement.scheduled import MONTHLY_RUN_TIME, settling_date
 from simulation.chain import Protocol
 from simulation.client import ApiClient, ApiRefused, Caller
 from simulation.scenario import Scenario, Simulation, demo_email, demo_password, simulated_days
@@ -73,7 +74,9 @@ class DemoPlan:
 
 
 async def run_demo(settings: Settings, data_dir: Path, *, check: bool) -> int:
-    plan = DemoPlan(today=dt.datetime.now(dt.UTC).date(), scenario=DEMO_SCENARIO)
+    # Days and a month the daemon's catch-up settles at once (their run times have come).
+    today = settling_date(dt.datetime.now(dt.UTC), MONTHLY_RUN_TIME)
+    plan = DemoPlan(today=today, scenario=DEMO_SCENARIO)
     stack = contextlib.ExitStack()
     try:
         urls = await asyncio.to_thread(stack.enter_context, servers_for(settings, data_dir))

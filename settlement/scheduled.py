@@ -1,8 +1,11 @@
 """The settlement jobs, their catch-up, and the APScheduler that fires them (settlement.md).
 
 Daily at 01:00 UTC for yesterday, monthly at 02:00 UTC on the 1st for last month, the expiry
-sweep hourly. Each tick first catches up every unfinished period since SETTLEMENT_START_DAY,
-oldest first, so a daemon that was down for a week settles the week.
+sweep hourly. Each tick first catches up every unfinished period since SETTLEMENT_START_DAY
+whose run time has come, oldest first, so a daemon that was down for a week settles the week.
+A day is not settled before 01:00 the next day (nor a month before 02:00 on the 1st), whichever
+tick comes first: fills of the day's last minutes reported after midnight still count, where a
+day settled at once would refuse them (a fill dated in a settled day is 409).
 """
 
 from __future__ import annotations
@@ -46,13 +49,25 @@ def parse_month(period: str) -> tuple[int, int]:
     return int(year), int(month)
 
 
+# settlement.md: day D runs at 01:00 UTC on D + 1, month M at 02:00 UTC on the 1st of M + 1.
+DAILY_RUN_TIME = dt.time(1, 0)
+MONTHLY_RUN_TIME = dt.time(2, 0)
+
+
+def settling_date(now: dt.datetime, run_time: dt.time) -> dt.date:
+    """The date whose earlier periods are due at `now`: today once `run_time` (UTC) has come,
+    yesterday before it."""
+    since_midnight = dt.timedelta(hours=run_time.hour, minutes=run_time.minute)
+    return (now.astimezone(dt.UTC) - since_midnight).date()
+
+
 def days_to_settle(start: dt.date, today: dt.date) -> list[dt.date]:
-    """Every finished day from `start` up to yesterday, oldest first."""
+    """Every day from `start` up to the day before `today`, oldest first."""
     return [start + dt.timedelta(days=n) for n in range((today - start).days)]
 
 
 def months_to_settle(start: dt.date, today: dt.date) -> list[str]:
-    """Every finished month from `start`'s month up to last month, oldest first."""
+    """Every month from `start`'s month up to the one before `today`'s, oldest first."""
     months = []
     year, month = start.year, start.month
     while (year, month) < (today.year, today.month):
@@ -177,7 +192,7 @@ class SettlementJobs:
         return self.start_day or (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
 
     async def catch_up_days(self) -> list[RunResult]:
-        today = self.clock().date()
+        today = settling_date(self.clock(), DAILY_RUN_TIME)
         async with self.session_factory() as session:
             done = await done_periods(session, RunKind.DAILY)
         results = []
@@ -217,7 +232,7 @@ class SettlementJobs:
         return sent
 
     async def catch_up_months(self) -> list[RunResult | int]:
-        today = self.clock().date()
+        today = settling_date(self.clock(), MONTHLY_RUN_TIME)
         results: list[RunResult | int] = []
         for period in months_to_settle(self._first_month_day(today), today):
             year, month = parse_month(period)
@@ -250,12 +265,13 @@ def build_scheduler(jobs: SettlementJobs) -> AsyncIOScheduler:
     """The APScheduler of the daemon; each tick catches up first (the job store is no lock)."""
     scheduler = AsyncIOScheduler(timezone=dt.UTC)
     common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
-    scheduler.add_job(
-        jobs.catch_up_days, CronTrigger(hour=1, minute=0, timezone=dt.UTC), id="daily", **common
-    )
+    daily = CronTrigger(hour=DAILY_RUN_TIME.hour, minute=DAILY_RUN_TIME.minute, timezone=dt.UTC)
+    scheduler.add_job(jobs.catch_up_days, daily, id="daily", **common)
     scheduler.add_job(
         jobs.catch_up_months,
-        CronTrigger(day=1, hour=2, minute=0, timezone=dt.UTC),
+        CronTrigger(
+            day=1, hour=MONTHLY_RUN_TIME.hour, minute=MONTHLY_RUN_TIME.minute, timezone=dt.UTC
+        ),
         id="monthly",
         **common,
     )

@@ -55,7 +55,11 @@ async def simulate(
     if not settings.rpc_urls or not settings.deployments_file:
         raise ConfigError("RPC_URLS", "gr8d simulate needs RPC_URLS and DEPLOYMENTS_FILE")
     deployments = await asyncio.to_thread(Deployments.read, Path(settings.deployments_file))
-    today = dt.datetime.now(dt.UTC).date()
+    from settlement.scheduled import MONTHLY_RUN_TIME, settling_date
+
+    # The simulated days and last month are periods the catch-up settles now: their run times
+    # (01:00 for a day, 02:00 on the 1st for a month) have come.
+    today = settling_date(dt.datetime.now(dt.UTC), MONTHLY_RUN_TIME)
     w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(settings.rpc_urls[0]))
     try:
         async with aiohttp.ClientSession() as http:

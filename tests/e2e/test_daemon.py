@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import Settlement, SettlementRun
 from gr8d.embedded import ServerUrls
+from settlement.scheduled import DAILY_RUN_TIME, settling_date
 from tests.e2e.conftest import free_port
 from tests.factories import add_follower_trade, add_user
 
@@ -47,7 +48,9 @@ async def test_the_daemon_catches_up_missed_days_serves_the_api_and_stops_cleanl
     database_url: str,
     server_urls: ServerUrls,
 ) -> None:
-    today = dt.datetime.now(dt.UTC).date()
+    # The last three days whose run time (01:00 the next day) has come: a day is not settled
+    # before it, so between midnight and 01:00 yesterday is not one of them.
+    today = settling_date(dt.datetime.now(dt.UTC), DAILY_RUN_TIME)
     start = today - dt.timedelta(days=3)
     async with session_factory() as session:
         author = await add_user(session)

@@ -37,6 +37,8 @@ from tests.factories import add_execution, add_follower_trade, add_strategy, add
 DAY = dt.date(2026, 11, 20)
 NOON = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
 POLICY = policy()
+HALF_HOUR = dt.timedelta(minutes=30)
+ONE_HOUR = dt.timedelta(hours=1)
 
 
 def jobs_for(
@@ -335,6 +337,33 @@ async def test_pending_settlements_older_than_the_expiry_fail(
     session.expire_all()
     [row] = await settlement_rows(session)
     assert row.status == "FAILED"
+
+
+async def test_a_day_is_not_settled_before_one_in_the_morning_so_late_fills_still_count(
+    session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    author = await add_user(session)
+    follower = await add_user(session, credits=1_000)
+    strategy = await add_strategy(session, author)
+    next_midnight = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(0), dt.UTC)
+    await add_execution(
+        session,
+        user_id=follower,
+        strategy_id=strategy,
+        amount="1",
+        price="1000",
+        executed_at=next_midnight - dt.timedelta(seconds=1),
+    )
+    await session.commit()
+
+    before = jobs_for(session_factory, start_day=DAY, clock=lambda: next_midnight + HALF_HOUR)
+    assert await before.catch_up_days() == []
+    on_time = jobs_for(session_factory, start_day=DAY, clock=lambda: next_midnight + ONE_HOUR)
+    [result] = await on_time.catch_up_days()
+
+    assert (result.period, result.outcome) == (DAY.isoformat(), Outcome.DONE)
+    [row] = await settlement_rows(session)
+    assert row.total_volume == Decimal("1000")
 
 
 async def test_catch_up_settles_a_seven_day_gap_once_each_oldest_first(
