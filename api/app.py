@@ -109,6 +109,9 @@ def create_app(
         app.router.add_route(endpoint.method, API_PREFIX + endpoint.path, aiohttp_handler(endpoint))
     app[context.OPENAPI] = build_document(endpoints, prefix=API_PREFIX, version=API_VERSION)
     app.router.add_get("/health", _root_health)
+    # Where Prometheus looks by default (operations.md names /metrics), beside /api/v1/metrics.
+    (scrape,) = (e for e in endpoints if e.method == "GET" and e.path == "/metrics")
+    app.router.add_get("/metrics", aiohttp_handler(scrape))
     return app
 
 

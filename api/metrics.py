@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -22,9 +22,10 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from sqlalchemy import BigInteger, ColumnElement, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.context import SETTINGS
 from db.enums import RunKind, RunStatus, SettlementStatus
 from db.models import Settlement, SettlementRun
-from indexer.status import chain_statuses
+from indexer.status import chain_statuses, rpc_head
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -145,14 +146,20 @@ def count_requests(metrics: ApiMetrics) -> Middleware:
     return count
 
 
-async def read_gauges(metrics: ApiMetrics, session: AsyncSession) -> None:
-    """Set the gauges from the database, as of now."""
-    await _read_indexer(metrics, session)
+async def read_gauges(
+    metrics: ApiMetrics, session: AsyncSession, *, rpc_urls: Sequence[str] = ()
+) -> None:
+    """Set the gauges from the database, as of now (the chain's head from the node when
+    RPC_URLS is set: the stored blocks end at the cursor, so they would always show no lag)."""
+    await _read_indexer(metrics, session, rpc_urls)
     await _read_settlements(metrics, session)
 
 
-async def _read_indexer(metrics: ApiMetrics, session: AsyncSession) -> None:
-    statuses = await chain_statuses(session, now=dt.datetime.now(dt.UTC))
+async def _read_indexer(
+    metrics: ApiMetrics, session: AsyncSession, rpc_urls: Sequence[str]
+) -> None:
+    head = await rpc_head(rpc_urls)
+    statuses = await chain_statuses(session, now=dt.datetime.now(dt.UTC), head=head)
     gauges = (
         metrics.indexer_cursor_block,
         metrics.indexer_finalized_block,
@@ -212,7 +219,7 @@ async def exposition(
     metrics: ApiMetrics, request: web.Request, session: AsyncSession
 ) -> web.Response:
     """The registry in the format the scraper asks for (Prometheus text or OpenMetrics)."""
-    await read_gauges(metrics, session)
+    await read_gauges(metrics, session, rpc_urls=request.app[SETTINGS].rpc_urls)
     response = await make_aiohttp_handler(metrics.registry, disable_compression=True)(request)
     assert isinstance(response, web.Response)
     return response

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.models import ChainBlock, IndexerCursor, SettlementRun
 from gr8d.config import Settings
 from settlement import rules, service
+from tests.chain import CHAIN_ID, local_chain, mine
 from tests.factories import add_follower_trade, add_user, policy
 from tests.integration.api.conftest import start_client
 
@@ -135,3 +136,43 @@ async def test_each_app_has_a_registry_of_its_own_and_metrics_are_never_rate_lim
     name, method, route, status = series
     assert value(first_samples, name, method=method, route=route, status=status) == 3
     assert value(second_samples, name, method=method, route=route, status=status) is None
+
+
+async def test_the_indexer_head_and_lag_come_from_the_node_when_rpc_urls_is_set(
+    api_settings: Settings, flushed_redis: None, session_factory: Sessions
+) -> None:
+    async with local_chain() as chain:
+        await mine(chain.w3, 100)
+        head = await chain.w3.eth.block_number
+        async with session_factory() as session, session.begin():
+            await session.execute(
+                insert(IndexerCursor).values(
+                    chain_id=CHAIN_ID,
+                    last_block_number=head - 10,
+                    last_block_hash="0x" + "1" * 64,
+                    finalized_block_number=head - 20,
+                )
+            )
+        client = await start_client(api_settings.model_copy(update={"rpc_urls": [chain.url]}))
+        try:
+            samples = await scrape(client)
+        finally:
+            await client.close()
+
+    assert value(samples, "gr8d_indexer_cursor_block", chain_id=str(CHAIN_ID)) == head - 10
+    assert value(samples, "gr8d_indexer_head_block", chain_id=str(CHAIN_ID)) == head
+    assert value(samples, "gr8d_indexer_lag_blocks", chain_id=str(CHAIN_ID)) == 10
+
+
+async def test_metrics_are_also_served_at_the_root_where_prometheus_looks(
+    client: Client,
+) -> None:
+    await client.get("/api/v1/health")
+
+    response = await client.get("/metrics")
+
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert 'gr8d_http_requests_total{method="GET",route="/api/v1/health",status="200"}' in (
+        await response.text()
+    )
