@@ -345,6 +345,7 @@ async def write_batch(
         last_block_number=last.number,
         last_block_hash=last.hash,
         finalized_block_number=finalized,
+        events_indexed=len(events),
     )
     await session.execute(
         cursor.on_conflict_do_update(
@@ -353,6 +354,7 @@ async def write_batch(
                 "last_block_number": cursor.excluded.last_block_number,
                 "last_block_hash": cursor.excluded.last_block_hash,
                 "finalized_block_number": cursor.excluded.finalized_block_number,
+                "events_indexed": IndexerCursor.events_indexed + cursor.excluded.events_indexed,
             },
         )
     )

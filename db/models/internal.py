@@ -185,6 +185,11 @@ class IndexerCursor(Base):
     finalized_block_number: Mapped[int] = mapped_column(
         BigInteger, nullable=False, server_default=text("0")
     )
+    # Events written for the chain, ever (unwinds do not take any back): with the cursor, the
+    # figures other processes turn into events/s and blocks/s.
+    events_indexed: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, server_default=text("0")
+    )
     updated_at: Mapped[dt.datetime] = updated_at()
 
 
