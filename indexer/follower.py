@@ -182,6 +182,7 @@ class ChainFollower:
     _blooms: BloomProbe = field(init=False)
     _logs_by_hash: bool = field(default=True, init=False)
     _ahead: _ReadAhead | None = field(default=None, init=False)
+    _batch_blocks: str | None = field(default=None, init=False)  # of the step under way
 
     def __post_init__(self) -> None:
         self._addresses = list(self.deployments.contracts.values())
@@ -242,6 +243,7 @@ class ChainFollower:
         attempt = 0
         paused_at = 0.0
         while True:
+            self._batch_blocks = None
             try:
                 result = await self.step(until_block)
             except Exception as error:
@@ -253,8 +255,13 @@ class ChainFollower:
                 # A chain that moved while read is read again at once, a few times.
                 quick = isinstance(error, ChainMoved) and attempt <= 3
                 delay = 0.05 if quick else self.backoff.delay(attempt)
+                # The batch's own lines had its range bound; this one is logged after.
+                where: dict[str, str] = (
+                    {} if self._batch_blocks is None else {"blocks": self._batch_blocks}
+                )
                 log.warning(
                     "indexing paused; retrying",
+                    **where,
                     error=describe(error),
                     attempt=attempt,
                     paused_seconds=round(time.monotonic() - paused_at, 1),
@@ -298,7 +305,8 @@ class ChainFollower:
             end = ahead.asked
         else:
             end = min(start + min(self.batch_blocks, self._fetcher.span) - 1, limit)
-        with structlog.contextvars.bound_contextvars(blocks=f"{start}-{end}"):
+        self._batch_blocks = f"{start}-{end}"
+        with structlog.contextvars.bound_contextvars(blocks=self._batch_blocks):
             return await self._index_batch(
                 at, start, end, latest.number, node_final, ahead=ahead, limit=limit
             )
@@ -392,7 +400,11 @@ class ChainFollower:
         # Final from start to asked: the step that uses it has finalized = asked, so the
         # only headers it needs are start's, asked's and those of blocks with events.
         read = self._read(start, asked, dense_from=asked, follows=parent_hash)
-        self._ahead = _ReadAhead(start, asked, parent_hash, asyncio.create_task(read))
+        # The task copies the context it is created in: its lines name its own blocks, not
+        # those of the batch being written.
+        with structlog.contextvars.bound_contextvars(blocks=f"{start}-{asked}"):
+            task = asyncio.create_task(read)
+        self._ahead = _ReadAhead(start, asked, parent_hash, task)
 
     def _take_ahead(
         self, at: CursorPosition | None, start: int, *, ceiling: int
