@@ -99,3 +99,21 @@ def test_the_daemon_starts_after_the_migration_and_the_chain() -> None:
 def test_a_made_up_command_is_refused_by_the_parser() -> None:
     with pytest.raises(click.UsageError):
         _parses_as_gr8d_command(["no-such-command"])
+
+
+def test_the_database_starts_afresh_with_the_dev_chain() -> None:
+    # A database kept from an earlier dev chain holds blocks the new chain replaced: the
+    # indexer would stop on a reorg deeper than MAX_REORG_DEPTH.
+    compose = _compose()
+    postgres = compose["services"]["postgres"]
+    assert "/var/lib/postgresql/data" in postgres.get("tmpfs", [])
+    assert not postgres.get("volumes")
+
+
+@pytest.mark.parametrize("service", GR8D_SERVICES)
+def test_compose_runs_the_image_on_the_platform_its_anvil_is_built_for(service: str) -> None:
+    package = json.loads((ROOT / "contracts" / "package.json").read_text())
+    anvils = [name for name in package["optionalDependencies"] if "/anvil-" in name]
+    assert anvils == ["@foundry-rs/anvil-linux-amd64"]
+    assert _compose()["services"][service]["platform"] == "linux/amd64"
+    assert "anvil-linux-amd64" in (ROOT / "Dockerfile").read_text()
