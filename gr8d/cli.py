@@ -17,6 +17,7 @@ import structlog
 from gr8d.config import ConfigError, Settings, load_settings
 from gr8d.logging import configure_logging
 
+EXIT_FAILURE = 1
 EXIT_BAD_CONFIGURATION = 2
 
 
@@ -247,3 +248,8 @@ def main() -> None:
         cli(prog_name="gr8d")
     except ConfigError as error:
         _fail_configuration(error)
+    except Exception:
+        # Logged, not left to Python's traceback printer: in production every line written is
+        # one JSON object (operations.md), the failure's too.
+        structlog.get_logger("gr8d").exception("gr8d failed")
+        sys.exit(EXIT_FAILURE)

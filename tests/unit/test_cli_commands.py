@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import socket
 import subprocess
 import sys
 
@@ -74,3 +78,31 @@ def test_a_command_with_a_bad_configuration_still_exits_2_naming_the_variable() 
 
     assert refused.exit_code == 2
     assert refused.output.startswith("gr8d: configuration error: DATABASE_SSL:")
+
+
+def test_a_failure_in_production_is_logged_as_json_lines_and_exits_1() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "APP_ENV": "production",
+        "JWT_SECRET_KEY": "j" * 40,
+        "INTERNAL_API_TOKEN": "t" * 40,
+        "CREDENTIALS_ENCRYPTION_KEY": "k1:" + base64.b64encode(b"k" * 32).decode(),
+        "DATABASE_URL": f"postgresql+asyncpg://gr8d@127.0.0.1:{closed_port}/gr8d",
+        "REDIS_URL": f"redis://127.0.0.1:{closed_port}/0",
+    }
+
+    failed = subprocess.run(
+        [sys.executable, "-m", "gr8d", "migrate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+    )
+
+    assert failed.returncode == 1
+    lines = [json.loads(line) for line in failed.stderr.splitlines()]
+    assert lines[-1]["level"] == "error"
+    assert "ConnectionRefusedError" in lines[-1]["exception"]
