@@ -275,7 +275,8 @@ def _dotenv_for(overrides: dict[str, Any]) -> str | None:
 
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings; any invalid or missing value becomes a one-line ConfigError."""
-    dotenv = _dotenv_for(overrides)
+    # A caller (a test) may name the file itself, or None for none.
+    dotenv = overrides.pop("_env_file") if "_env_file" in overrides else _dotenv_for(overrides)
     try:
         settings = Settings(_env_file=dotenv, **overrides)
     except ValidationError as exc:
