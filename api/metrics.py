@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.context import SETTINGS
 from db.enums import RunKind, RunStatus, SettlementStatus
 from db.models import Settlement, SettlementRun
-from indexer.status import chain_statuses, rpc_head
+from indexer.status import ProgressMeter, chain_statuses, rpc_head
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -44,11 +44,15 @@ class ApiMetrics:
     indexer_lag_blocks: Gauge
     indexer_lag_seconds: Gauge
     indexer_events_not_applied: Gauge
+    indexer_events_indexed: Gauge
+    indexer_blocks_per_second: Gauge
+    indexer_events_per_second: Gauge
     settlements_pending: Gauge
     settlements_pending_credits: Gauge
     settlement_runs: Gauge
     settlement_credits_collected: Gauge
     settlement_author_credits: Gauge
+    progress: ProgressMeter
 
     @classmethod
     def create(cls) -> ApiMetrics:
@@ -93,6 +97,21 @@ class ApiMetrics:
                 "Protocol events whose projection is not APPLIED (pending, parked, failed).",
                 chain,
             ),
+            indexer_events_indexed=gauge(
+                "gr8d_indexer_events_indexed",
+                "Protocol events the indexer has written, ever (again after a reorg).",
+                chain,
+            ),
+            indexer_blocks_per_second=gauge(
+                "gr8d_indexer_blocks_per_second",
+                "Blocks indexed per second over about the last minute of scrapes.",
+                chain,
+            ),
+            indexer_events_per_second=gauge(
+                "gr8d_indexer_events_per_second",
+                "Events indexed per second over about the last minute of scrapes.",
+                chain,
+            ),
             settlements_pending=gauge(
                 "gr8d_settlements_pending", "Settlements waiting to be paid (PENDING)."
             ),
@@ -112,6 +131,7 @@ class ApiMetrics:
                 "gr8d_settlement_author_credits",
                 "Credits the finished daily runs posted to authors, all days together.",
             ),
+            progress=ProgressMeter(),
         )
 
 
@@ -167,6 +187,9 @@ async def _read_indexer(
         metrics.indexer_lag_blocks,
         metrics.indexer_lag_seconds,
         metrics.indexer_events_not_applied,
+        metrics.indexer_events_indexed,
+        metrics.indexer_blocks_per_second,
+        metrics.indexer_events_per_second,
     )
     for gauge in gauges:
         gauge.clear()  # a chain no longer indexed leaves no stale series
@@ -179,6 +202,12 @@ async def _read_indexer(
         if status.lag_seconds is not None:
             metrics.indexer_lag_seconds.labels(chain).set(status.lag_seconds)
         metrics.indexer_events_not_applied.labels(chain).set(status.events_not_applied)
+        metrics.indexer_events_indexed.labels(chain).set(status.events_indexed)
+        rates = metrics.progress.rates(status)
+        if rates.blocks_per_second is not None:
+            metrics.indexer_blocks_per_second.labels(chain).set(rates.blocks_per_second)
+        if rates.events_per_second is not None:
+            metrics.indexer_events_per_second.labels(chain).set(rates.events_per_second)
 
 
 def _figure(name: str) -> ColumnElement[int]:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Sequence
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -47,6 +49,7 @@ class ChainStatus:
     events_not_applied: int  # pending, parked or failed (RAW_ONLY ones are done: kept raw)
     last_reorg: dt.datetime | None = None
     last_reorg_depth: int | None = None
+    events_indexed: int = 0  # written, ever (indexer_cursors.events_indexed)
 
 
 async def rpc_head(urls: Sequence[str]) -> ChainHead | None:
@@ -119,6 +122,56 @@ async def chain_statuses(
                 events_not_applied=not_applied or 0,
                 last_reorg=None if last_reorg is None else last_reorg.detected_at,
                 last_reorg_depth=None if last_reorg is None else last_reorg.depth,
+                events_indexed=cursor.events_indexed,
             )
         )
     return statuses
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    blocks_per_second: float | None
+    events_per_second: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Sample:
+    at: float
+    block: int
+    events: int
+
+
+class ProgressMeter:
+    """Blocks/s and events/s of each indexed chain, as one process of the API sees them: the
+    cursor and the events count (indexer_cursors) sampled at each look (a scrape, a health
+    check) and compared with the samples of about the last minute. The indexer may run in
+    another process; the database is what they share. None until two looks are
+    `min_span_seconds` apart. An unwind that moves the cursor back counts as no progress."""
+
+    def __init__(
+        self,
+        *,
+        window_seconds: float = 60.0,
+        min_span_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clock = clock
+        self._window = window_seconds
+        self._min_span = min_span_seconds
+        self._samples: dict[int, deque[_Sample]] = {}
+
+    def rates(self, status: ChainStatus) -> Rates:
+        """Record `status` as seen now and give the rates up to it."""
+        at = self.clock()
+        samples = self._samples.setdefault(status.chain_id, deque())
+        samples.append(_Sample(at, status.last_block, status.events_indexed))
+        # Keep the newest sample that is at least a window old: rare looks still get a rate.
+        while len(samples) > 2 and at - samples[1].at >= self._window:
+            samples.popleft()
+        oldest, span = samples[0], at - samples[0].at
+        if span < self._min_span:
+            return Rates(blocks_per_second=None, events_per_second=None)
+        return Rates(
+            blocks_per_second=max(0, status.last_block - oldest.block) / span,
+            events_per_second=max(0, status.events_indexed - oldest.events) / span,
+        )

@@ -8,12 +8,12 @@ import json
 
 from aiohttp import web
 from pydantic import BaseModel
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from api import context
 from api.metrics import METRICS, exposition
 from api.registry import Access, Call, Routes
-from db.models import ChainBlock, IndexerCursor
+from indexer.status import chain_statuses
 
 routes = Routes("system")
 
@@ -33,9 +33,12 @@ _DOCS_POLICY = (
 
 
 class IndexerHealth(BaseModel):
-    last_block: int | None
-    finalized_block: int | None
-    lag_seconds: float | None
+    last_block: int | None = None
+    finalized_block: int | None = None
+    lag_seconds: float | None = None
+    events_indexed: int | None = None
+    blocks_per_second: float | None = None
+    events_per_second: float | None = None
 
 
 class Health(BaseModel):
@@ -66,25 +69,26 @@ async def _redis_ok(app: web.Application) -> bool:
 async def _indexer(app: web.Application) -> IndexerHealth:
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_SECONDS), app[context.SESSION_FACTORY]() as s:
-            cursor = await s.scalar(select(IndexerCursor).limit(1))
-            newest = await s.scalar(select(func.max(ChainBlock.timestamp)))
+            statuses = await chain_statuses(s, now=dt.datetime.now(dt.UTC))
     except Exception:
-        return IndexerHealth(last_block=None, finalized_block=None, lag_seconds=None)
-    lag = None if newest is None else (dt.datetime.now(dt.UTC) - newest).total_seconds()
+        return IndexerHealth()
+    if not statuses:
+        return IndexerHealth()
+    status = statuses[0]
+    rates = app[METRICS].progress.rates(status)
     return IndexerHealth(
-        last_block=None if cursor is None else cursor.last_block_number,
-        finalized_block=None if cursor is None else cursor.finalized_block_number,
-        lag_seconds=lag,
+        last_block=status.last_block,
+        finalized_block=status.finalized_block,
+        lag_seconds=status.lag_seconds,
+        events_indexed=status.events_indexed,
+        blocks_per_second=rates.blocks_per_second,
+        events_per_second=rates.events_per_second,
     )
 
 
 async def health_of(app: web.Application) -> web.Response:
     database, redis = await asyncio.gather(_database_ok(app), _redis_ok(app))
-    indexer = (
-        await _indexer(app)
-        if database
-        else IndexerHealth(last_block=None, finalized_block=None, lag_seconds=None)
-    )
+    indexer = await _indexer(app) if database else IndexerHealth()
     healthy = database and redis
     body = Health(
         status="ok" if healthy else "unavailable", database=database, redis=redis, indexer=indexer

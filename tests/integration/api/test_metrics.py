@@ -9,8 +9,10 @@ import uuid
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.metrics import METRICS
 from db.models import ChainBlock, IndexerCursor, SettlementRun
 from gr8d.config import Settings
 from settlement import rules, service
@@ -176,3 +178,43 @@ async def test_metrics_are_also_served_at_the_root_where_prometheus_looks(
     assert 'gr8d_http_requests_total{method="GET",route="/api/v1/health",status="200"}' in (
         await response.text()
     )
+
+
+async def test_metrics_and_health_show_blocks_and_events_per_second_of_the_indexer(
+    client: Client, session_factory: Sessions
+) -> None:
+    seconds = [1_000.0]
+    client.app[METRICS].progress.clock = lambda: seconds[0]
+
+    async def indexed(block: int, events: int) -> None:
+        async with session_factory() as session, session.begin():
+            cursor = upsert(IndexerCursor).values(
+                chain_id=31337,
+                last_block_number=block,
+                last_block_hash="0x" + "1" * 64,
+                events_indexed=events,
+            )
+            await session.execute(
+                cursor.on_conflict_do_update(
+                    index_elements=["chain_id"],
+                    set_={"last_block_number": block, "events_indexed": events},
+                )
+            )
+
+    await indexed(block=100, events=4_000)
+    first = await scrape(client)
+    await indexed(block=150, events=9_000)
+    seconds[0] += 10
+    later = await scrape(client)
+    seconds[0] += 10
+    health = await (await client.get("/api/v1/health")).json()
+
+    assert value(first, "gr8d_indexer_events_indexed", chain_id="31337") == 4_000
+    assert value(first, "gr8d_indexer_blocks_per_second", chain_id="31337") is None
+    assert value(later, "gr8d_indexer_events_indexed", chain_id="31337") == 9_000
+    assert value(later, "gr8d_indexer_blocks_per_second", chain_id="31337") == 5
+    assert value(later, "gr8d_indexer_events_per_second", chain_id="31337") == 500
+    assert health["indexer"]["last_block"] == 150
+    assert health["indexer"]["events_indexed"] == 9_000
+    assert health["indexer"]["blocks_per_second"] == 2.5
+    assert health["indexer"]["events_per_second"] == 250
