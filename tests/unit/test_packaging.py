@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from gr8d.cli import cli
 
@@ -117,3 +121,42 @@ def test_compose_runs_the_image_on_the_platform_its_anvil_is_built_for(service: 
     assert anvils == ["@foundry-rs/anvil-linux-amd64"]
     assert _compose()["services"][service]["platform"] == "linux/amd64"
     assert "anvil-linux-amd64" in (ROOT / "Dockerfile").read_text()
+
+
+# The oldest release of each dependency with what gr8d uses of it (each found by running the
+# unit tests, and the chain's integration tests for web3, on that release and the one before).
+OLDEST_WORKING = {
+    "click": "8.4",  # click.ParamType[...] (UntilBlock): not subscriptable before 8.4
+    "prometheus-client": "0.24",  # prometheus_client.aiohttp (the /metrics handler)
+    "pydantic-settings": "2.7",  # NoDecode (the comma-separated lists)
+    "structlog": "25.5",  # BoundLogger.is_enabled_for (25.1), capture_logs(processors=)
+    "web3": "7.7",  # AsyncHTTPProvider.disconnect
+}
+
+
+def _requirements() -> dict[str, Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    listed = [*project["dependencies"], *project["optional-dependencies"]["embedded"]]
+    return {canonicalize_name(Requirement(line).name): Requirement(line) for line in listed}
+
+
+def _locked() -> dict[str, Version]:
+    pins = re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", (ROOT / "requirements.lock").read_text(), re.M)
+    return {canonicalize_name(name): Version(version) for name, version in pins}
+
+
+@pytest.mark.parametrize(("name", "oldest"), sorted(OLDEST_WORKING.items()))
+def test_no_lower_bound_admits_a_release_without_what_gr8d_uses(name: str, oldest: str) -> None:
+    requirement = _requirements()[name]
+    lowest = min(
+        (Version(spec.version) for spec in requirement.specifier if spec.operator == ">="),
+        default=None,
+    )
+    assert lowest is not None and lowest >= Version(oldest), str(requirement)
+
+
+def test_every_dependency_is_bounded_below_and_locked_within_its_bounds() -> None:
+    locked = _locked()
+    for name, requirement in _requirements().items():
+        assert any(spec.operator == ">=" for spec in requirement.specifier), str(requirement)
+        assert locked[name] in requirement.specifier, (str(requirement), locked[name])
