@@ -160,3 +160,10 @@ def test_every_dependency_is_bounded_below_and_locked_within_its_bounds() -> Non
     for name, requirement in _requirements().items():
         assert any(spec.operator == ">=" for spec in requirement.specifier), str(requirement)
         assert locked[name] in requirement.specifier, (str(requirement), locked[name])
+
+
+def test_the_build_context_leaves_out_secrets_and_the_host_node_modules() -> None:
+    # The image installs anvil with npm ci itself; a developer's .env must never reach a build.
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".env" in ignored
+    assert "**/node_modules" in ignored
