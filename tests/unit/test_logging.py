@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterator
 
 import pytest
 import structlog
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
+from api.middlewares import REQUEST_ID_HEADER, access_log, request_ids
 from gr8d.config import load_settings
 from gr8d.logging import configure_logging
 
@@ -72,3 +76,31 @@ def test_a_logged_exception_shows_its_traceback_but_no_local_values(
     assert written.count("refused a password of 18 characters") == 2
     assert "_fail_with_a_secret_in_a_local" in written
     assert "hunter2-do-not-log" not in written
+
+
+async def test_every_line_logged_during_a_request_carries_its_request_id(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(load_settings(_env_file=None, log_format="json", log_level="info"))
+    domain = structlog.get_logger("settlement.runs")
+
+    async def handler(request: web.Request) -> web.Response:
+        domain.info("from domain code")
+        logging.getLogger("sqlalchemy.engine").warning("from a library")
+        await asyncio.to_thread(domain.info, "from a worker thread")
+        return web.Response(text="ok")
+
+    app = web.Application(middlewares=[request_ids, access_log])
+    app.router.add_get("/work", handler)
+    async with TestClient(TestServer(app)) as client:
+        await client.get("/work", headers={REQUEST_ID_HEADER: "trace-42"})
+
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    during = [line for line in lines if line["logger"] != "aiohttp.access"]
+    assert [line["event"] for line in during] == [
+        "from domain code",
+        "from a library",
+        "from a worker thread",
+        "request",
+    ]
+    assert {line["request_id"] for line in during} == {"trace-42"}
