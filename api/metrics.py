@@ -23,8 +23,8 @@ from sqlalchemy import BigInteger, ColumnElement, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import SETTINGS
-from db.enums import RunKind, RunStatus, SettlementStatus
-from db.models import Settlement, SettlementRun
+from db.enums import RoyaltyStatus, RunKind, RunStatus, SettlementStatus
+from db.models import AuthorRoyalty, Settlement, SettlementRun
 from indexer.status import ProgressMeter, chain_statuses, rpc_head
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -52,6 +52,7 @@ class ApiMetrics:
     settlement_runs: Gauge
     settlement_credits_collected: Gauge
     settlement_author_credits: Gauge
+    royalty_credits_paid: Gauge
     progress: ProgressMeter
 
     @classmethod
@@ -130,6 +131,9 @@ class ApiMetrics:
             settlement_author_credits=gauge(
                 "gr8d_settlement_author_credits",
                 "Credits the finished daily runs posted to authors, all days together.",
+            ),
+            royalty_credits_paid=gauge(
+                "gr8d_royalty_credits_paid", "Royalty credits paid to authors, all months together."
             ),
             progress=ProgressMeter(),
         )
@@ -242,6 +246,12 @@ async def _read_settlements(metrics: ApiMetrics, session: AsyncSession) -> None:
     ).one()
     metrics.settlement_credits_collected.set(int(collected))
     metrics.settlement_author_credits.set(int(to_authors))
+    royalties_paid = await session.scalar(
+        select(func.coalesce(func.sum(AuthorRoyalty.royalty_amount_credits), 0)).where(
+            AuthorRoyalty.status == RoyaltyStatus.PAID.value
+        )
+    )
+    metrics.royalty_credits_paid.set(int(royalties_paid or 0))
 
 
 async def exposition(

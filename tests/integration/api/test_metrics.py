@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.metrics import METRICS
-from db.models import ChainBlock, IndexerCursor, SettlementRun
+from db.models import AuthorRoyalty, ChainBlock, IndexerCursor, SettlementRun
 from gr8d.config import Settings
 from settlement import rules, service
 from tests.chain import CHAIN_ID, local_chain, mine
@@ -218,3 +218,26 @@ async def test_metrics_and_health_show_blocks_and_events_per_second_of_the_index
     assert health["indexer"]["events_indexed"] == 9_000
     assert health["indexer"]["blocks_per_second"] == 2.5
     assert health["indexer"]["events_per_second"] == 250
+
+
+async def test_royalty_credits_paid_count_only_the_paid_months(
+    client: Client, session_factory: Sessions
+) -> None:
+    paid_at = dt.datetime(2025, 4, 1, 2, tzinfo=dt.UTC)
+    async with session_factory() as session, session.begin():
+        author = await add_user(session)
+        for month, amount, status in ((1, 300, "PAID"), (2, 45, "PAID"), (3, 999, "PENDING")):
+            await session.execute(
+                insert(AuthorRoyalty).values(
+                    author_id=author,
+                    year=2025,
+                    month=month,
+                    royalty_amount_credits=amount,
+                    status=status,
+                    paid_at=paid_at if status == "PAID" else None,
+                )
+            )
+
+    samples = await scrape(client)
+
+    assert value(samples, "gr8d_royalty_credits_paid") == 345
