@@ -218,7 +218,12 @@ async def _as_exit_code(*parts: Coroutine[Any, Any, int | None]) -> int:
 
 @cli.command()
 @click.option("--host", default=None, help="Address to bind (default API_HOST, 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port to bind (default API_PORT, 8080).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port to bind (default API_PORT, 8080).",
+)
 @click.option(
     "--workers",
     type=click.IntRange(1, 64),

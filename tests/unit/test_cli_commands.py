@@ -106,3 +106,12 @@ def test_a_failure_in_production_is_logged_as_json_lines_and_exits_1() -> None:
     lines = [json.loads(line) for line in failed.stderr.splitlines()]
     assert lines[-1]["level"] == "error"
     assert "ConnectionRefusedError" in lines[-1]["exception"]
+
+
+def test_a_port_out_of_range_is_a_bad_argument() -> None:
+    refused = CliRunner(env={"APP_ENV": "test"}).invoke(
+        cli, ["api", "--port", "99999"], prog_name="gr8d"
+    )
+
+    assert refused.exit_code == 2
+    assert "Invalid value for '--port'" in refused.output
