@@ -179,7 +179,8 @@ class StakingCheckpoint(Base):
 class IndexerCursor(Base):
     __tablename__ = "indexer_cursors"
 
-    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # The chain's own id: never generated (a one-column integer key would otherwise be serial).
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     last_block_number: Mapped[int] = mapped_column(BigInteger, nullable=False)
     last_block_hash: Mapped[str] = mapped_column(String(66), nullable=False)
     finalized_block_number: Mapped[int] = mapped_column(

@@ -427,6 +427,31 @@ DELETE_CASES = [
     ),
 ]
 
+# The ledger is append-only: once written, a posting is neither changed nor taken back (else
+# credits.balance = Σ amount and the running balance_after would silently stop holding).
+A_POSTING = insert("credit_transactions")
+LEDGER_CHANGE_CASES = [
+    Case(
+        "a posting's amount changed",
+        "UPDATE credit_transactions SET amount = 11, balance_after = 11",
+        "credit_transactions_append_only",
+        accepted=insert("credit_transactions", "amount = 1; balance_after = 11"),
+        setup=(A_POSTING,),
+    ),
+    Case(
+        "a posting's description changed",
+        "UPDATE credit_transactions SET description = 'rewritten'",
+        "credit_transactions_append_only",
+        setup=(A_POSTING,),
+    ),
+    Case(
+        "a posting deleted",
+        "DELETE FROM credit_transactions",
+        "credit_transactions_append_only",
+        setup=(A_POSTING,),
+    ),
+]
+
 
 @pytest.fixture
 async def world(session: AsyncSession) -> World:
@@ -474,6 +499,13 @@ async def test_a_duplicate_of_a_unique_key_is_refused(
 
 @pytest.mark.parametrize("case", DELETE_CASES, ids=lambda case: case.name)
 async def test_deleting_a_row_that_history_refers_to_is_refused(
+    session: AsyncSession, world: World, case: Case
+) -> None:
+    await run(session, world, case)
+
+
+@pytest.mark.parametrize("case", LEDGER_CHANGE_CASES, ids=lambda case: case.name)
+async def test_a_ledger_posting_once_written_can_be_neither_changed_nor_deleted(
     session: AsyncSession, world: World, case: Case
 ) -> None:
     await run(session, world, case)

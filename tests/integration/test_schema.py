@@ -439,3 +439,64 @@ def test_each_index_schema_md_lists_exists(
         if not any(index[: len(spec)] == spec for index in indexes[table])
     ]
     assert missing == []
+
+
+# The only columns PostgreSQL fills from a sequence: surrogate keys and the ledger's posting
+# order. A natural key (a chain's id, a block number) must always be given.
+GENERATED_COLUMNS = {
+    ("ohlcv_data", "id"),
+    ("chain_events", "id"),
+    ("indexer_reorgs", "id"),
+    ("credit_transactions", "seq"),
+}
+
+GENERATED_COLUMNS_SQL = text(
+    """
+    SELECT c.relname AS table_name, a.attname AS column_name
+    FROM pg_attribute a
+    JOIN pg_class c ON c.oid = a.attrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+      AND (a.attidentity <> '' OR pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%')
+    """
+)
+
+TRIGGERS_SQL = text(
+    """
+    SELECT c.relname AS table_name, t.tgname AS trigger_name, p.proname AS function_name
+    FROM pg_trigger t
+    JOIN pg_class c ON c.oid = t.tgrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+    JOIN pg_proc p ON p.oid = t.tgfoid
+    WHERE NOT t.tgisinternal
+    """
+)
+
+
+async def test_only_surrogate_keys_and_the_posting_order_are_generated(
+    engine: AsyncEngine,
+) -> None:
+    generated = {
+        (str(row["table_name"]), str(row["column_name"]))
+        for row in await _rows(engine, GENERATED_COLUMNS_SQL)
+    }
+    assert generated == GENERATED_COLUMNS
+
+
+async def test_every_table_with_updated_at_moves_it_and_users_and_the_ledger_have_their_guards(
+    engine: AsyncEngine, columns: dict[str, dict[str, dict[str, object]]]
+) -> None:
+    with_updated_at = {
+        table for table, table_columns in columns.items() if "updated_at" in table_columns
+    }
+    expected = {(table, f"{table}_set_updated_at", "set_updated_at") for table in with_updated_at}
+    expected |= {
+        ("users", "users_create_credit_account", "create_credit_account"),
+        ("credit_transactions", "credit_transactions_append_only", "refuse_ledger_change"),
+    }
+    actual = {
+        (str(row["table_name"]), str(row["trigger_name"]), str(row["function_name"]))
+        for row in await _rows(engine, TRIGGERS_SQL)
+    }
+    assert actual == expected
