@@ -500,3 +500,66 @@ async def test_every_table_with_updated_at_moves_it_and_users_and_the_ledger_hav
         for row in await _rows(engine, TRIGGERS_SQL)
     }
     assert actual == expected
+
+
+def text_default(value: str) -> str:
+    return f"'{value}'::character varying"
+
+
+# Server defaults schema.md gives, besides ids and timestamps (checked above); any other column
+# of the 16 tables has none.
+SPEC_DEFAULTS: dict[str, dict[str, str]] = {
+    "users": {"is_active": "true", "is_superuser": "false"},
+    "credits": {"balance": "0"},
+    "strategies": {"status": text_default("DRAFT"), "is_public": "false"},
+    "backtests": {"status": text_default("QUEUED")},
+    "executions": {"status": text_default("PENDING")},
+    "templates": {"price_credits": "0", "clone_count": "0", "is_active": "true"},
+    "credentials": {"is_active": "true"},
+    "wallets": {"is_verified": "false"},
+    "follows": {"is_active": "true"},
+    "staking_records": {"tier": "0", "status": text_default("PENDING")},
+    "strategy_registrations": {"status": text_default("PENDING")},
+    "settlements": {
+        "user_tier": "0",
+        "author_tier": "0",
+        "discount_bps": "0",
+        "author_fee_credits": "0",
+        "platform_fee_credits": "0",
+        "status": text_default("PENDING"),
+    },
+    "author_royalties": {
+        "total_clones": "0",
+        "total_revenue_credits": "0",
+        "royalty_rate_bps": "1000",
+        "royalty_amount_credits": "0",
+        "status": text_default("PENDING"),
+    },
+}
+SHARED_DEFAULTS = {"id", "created_at", "updated_at"}
+
+
+@pytest.mark.parametrize("table", sorted(SPEC_COLUMNS))
+def test_each_table_has_the_column_defaults_of_schema_md(
+    table: str, columns: dict[str, dict[str, dict[str, object]]]
+) -> None:
+    actual = {
+        name: str(column["default_expr"])
+        for name, column in columns[table].items()
+        if column["default_expr"] is not None
+        and name not in SHARED_DEFAULTS
+        and (table, name) not in GENERATED_COLUMNS
+    }
+    assert actual == SPEC_DEFAULTS.get(table, {})
+
+
+def test_every_at_column_is_a_timestamp_with_time_zone(
+    columns: dict[str, dict[str, dict[str, object]]],
+) -> None:
+    not_timestamptz = [
+        f"{table}.{name}: {column['type']}"
+        for table, table_columns in columns.items()
+        for name, column in table_columns.items()
+        if name.endswith("_at") and column["type"] != TS
+    ]
+    assert not_timestamptz == []
