@@ -279,9 +279,10 @@ SPEC_FOREIGN_KEYS: dict[tuple[str, str], tuple[str, str]] = {
     ("idempotency_keys", "user_id"): ("users", "CASCADE"),
 }
 
-# Indexes schema.md lists, as their column lists (a UNIQUE constraint's index counts).
+# Indexes schema.md lists, as their column lists (a UNIQUE constraint's index counts); an
+# index whose columns start with these serves too.
 SPEC_INDEXES: dict[str, list[tuple[str, ...]]] = {
-    "credit_transactions": [("user_id",), ("type",), ("created_at",)],
+    "credit_transactions": [("user_id",), ("type",), ("created_at DESC",)],
     "strategies": [("user_id",), ("status",), ("is_public",)],
     "backtests": [("user_id",), ("strategy_id",), ("status",)],
     "executions": [
@@ -293,7 +294,7 @@ SPEC_INDEXES: dict[str, list[tuple[str, ...]]] = {
     "templates": [("author_id",), ("is_active",)],
     "template_clones": [("template_id",), ("author_id",), ("cloner_id",), ("created_at",)],
     "credentials": [("user_id",), ("type",)],
-    "ohlcv_data": [("symbol", "timeframe", "timestamp"), ("timestamp",)],
+    "ohlcv_data": [("symbol", "timeframe", "timestamp DESC"), ("timestamp DESC",)],
     "wallets": [("user_id",), ("address",)],
     "follows": [("follower_id",), ("following_id",), ("strategy_id",)],
     "staking_records": [("user_id",), ("type",), ("status",)],
@@ -339,15 +340,22 @@ FOREIGN_KEYS_SQL = text(
     """
 )
 
+# Full indexes only (a partial one serves only some rows), as their columns with " DESC" where
+# the index is descending; an expression key reads "(expression)".
 INDEX_COLUMNS_SQL = text(
     """
     SELECT t.relname AS table_name,
-           array_agg(a.attname ORDER BY k.ordinality) AS columns
+           array_agg(
+               coalesce(a.attname, '(expression)')
+                   || CASE WHEN i.indoption[k.ordinality - 1] & 1 = 1 THEN ' DESC' ELSE '' END
+               ORDER BY k.ordinality
+           ) AS columns
     FROM pg_index i
     JOIN pg_class t ON t.oid = i.indrelid
     JOIN pg_namespace n ON n.oid = t.relnamespace AND n.nspname = 'public'
     CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ordinality)
-    JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+    LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+    WHERE i.indpred IS NULL
     GROUP BY t.relname, i.indexrelid
     """
 )
