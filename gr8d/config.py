@@ -204,6 +204,14 @@ class Settings(BaseSettings):
                     f"{variable}: must be at least {MIN_PRODUCTION_SECRET_LENGTH} characters "
                     "in production"
                 )
+        # Listed as an old key to rotate from, the development key still decrypts: anything
+        # stored under it is readable by whoever has this code.
+        dev_keys = set(parse_encryption_keys(DEV_CREDENTIALS_ENCRYPTION_KEY).values())
+        if dev_keys & set(parse_encryption_keys(self.credentials_encryption_key).values()):
+            raise ValueError(
+                "CREDENTIALS_ENCRYPTION_KEY: the development key is refused in production, "
+                "also as a rotation key"
+            )
         if self.database_url is None:
             raise ValueError("DATABASE_URL: required in production")
         if self.redis_url is None:

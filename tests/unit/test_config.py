@@ -221,3 +221,17 @@ def test_the_command_line_exits_2_with_one_line_naming_the_variable(
     lines = finished.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("gr8d: configuration error: DATABASE_SSL:")
+
+
+def test_production_refuses_the_development_key_among_the_rotation_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dev_key = DEV_SECRETS["CREDENTIALS_ENCRYPTION_KEY"].partition(":")[2]
+    production(
+        monkeypatch,
+        CREDENTIALS_ENCRYPTION_KEY=f"{STRONG['CREDENTIALS_ENCRYPTION_KEY']},old:{dev_key}",
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert refused.value.variable == "CREDENTIALS_ENCRYPTION_KEY"
+    assert "development" in str(refused.value)
