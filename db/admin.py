@@ -20,9 +20,16 @@ def _checked(name: str) -> str:
     return name
 
 
-async def _execute_on_server(url: str, statement: str) -> None:
+def _connect_args(ssl: str | None) -> dict[str, object]:
+    """asyncpg's `ssl` (libpq's sslmode: DATABASE_SSL's values) when the caller names one."""
+    return {} if ssl is None else {"ssl": ssl}
+
+
+async def _execute_on_server(url: str, statement: str, ssl: str | None) -> None:
     """Run `statement` outside a transaction, connected to the database `url` names."""
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT", pool_size=1)
+    engine = create_async_engine(
+        url, isolation_level="AUTOCOMMIT", pool_size=1, connect_args=_connect_args(ssl)
+    )
     try:
         async with engine.connect() as connection:
             await connection.execute(text(statement))
@@ -30,18 +37,18 @@ async def _execute_on_server(url: str, statement: str) -> None:
         await engine.dispose()
 
 
-async def create_database(url: str, name: str) -> str:
+async def create_database(url: str, name: str, *, ssl: str | None = None) -> str:
     """Create database `name` on the server of `url`; returns the URL pointing at it."""
-    await _execute_on_server(url, f'CREATE DATABASE "{_checked(name)}"')
+    await _execute_on_server(url, f'CREATE DATABASE "{_checked(name)}"', ssl)
     return with_database(url, name)
 
 
-async def drop_database(url: str, name: str) -> None:
-    await _execute_on_server(url, f'DROP DATABASE IF EXISTS "{_checked(name)}" WITH (FORCE)')
+async def drop_database(url: str, name: str, *, ssl: str | None = None) -> None:
+    await _execute_on_server(url, f'DROP DATABASE IF EXISTS "{_checked(name)}" WITH (FORCE)', ssl)
 
 
-async def database_exists(url: str, name: str) -> bool:
-    engine = create_async_engine(url, pool_size=1)
+async def database_exists(url: str, name: str, *, ssl: str | None = None) -> bool:
+    engine = create_async_engine(url, pool_size=1, connect_args=_connect_args(ssl))
     try:
         async with engine.connect() as connection:
             found = await connection.scalar(

@@ -80,7 +80,11 @@ async def run_demo(settings: Settings, data_dir: Path, *, check: bool) -> int:
     stack = contextlib.ExitStack()
     try:
         urls = await asyncio.to_thread(stack.enter_context, servers_for(settings, data_dir))
-        database_url = await _fresh_database(urls.database_url, demo_database_name(settings))
+        database_url = await _fresh_database(
+            urls.database_url,
+            demo_database_name(settings),
+            ssl=settings.effective_database_ssl.value,
+        )
         await asyncio.to_thread(migrate.upgrade, database_url)
         async with running_anvil(genesis_timestamp=plan.genesis) as anvil:
             w3 = AsyncWeb3(AsyncHTTPProvider(anvil.url))
@@ -109,10 +113,10 @@ def demo_database_name(settings: Settings) -> str:
     return f"{make_url(settings.database_url).database}_demo"
 
 
-async def _fresh_database(server_url: str, name: str) -> str:
-    if await admin.database_exists(server_url, name):
-        await admin.drop_database(server_url, name)
-    return await admin.create_database(server_url, name)
+async def _fresh_database(server_url: str, name: str, *, ssl: str | None) -> str:
+    if await admin.database_exists(server_url, name, ssl=ssl):
+        await admin.drop_database(server_url, name, ssl=ssl)
+    return await admin.create_database(server_url, name, ssl=ssl)
 
 
 def _free_port() -> int:
