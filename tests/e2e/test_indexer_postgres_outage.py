@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db import admin, migrate
 from db.engine import create_engine, create_session_factory
@@ -23,7 +23,7 @@ from tests.chain import Protocol, deployed_protocol
 from tests.indexing import activity, differences, dump, empty_all_tables, fund_stakers
 from tests.indexing import seed_owners as seed
 from tests.private_postgres import PrivatePostgres, private_postgres
-from tests.processes import cursor_block, start_gr8d, wait_until
+from tests.processes import Gr8d, cursor_block, start_gr8d, wait_until
 
 # Long enough for the leader's lock check (1 s, then a 5 s timeout) to give up on a paused
 # server, so the test sees the stall logged, not only survived.
@@ -63,6 +63,29 @@ def stall_lines(output: str) -> int:
     return sum(line.count(phrase) for line in output.splitlines() for phrase in STALL_LINES)
 
 
+async def seeded_indexer(
+    session_factory: async_sessionmaker[AsyncSession],
+    database: str,
+    chain: Protocol,
+    tmp_path: Path,
+    *,
+    blocks: int,
+) -> Gr8d:
+    """`gr8d indexer` started on the seeded database, `blocks` blocks of activity behind."""
+    async with session_factory() as session:
+        await seed(session, chain)
+        await session.commit()
+    await activity(chain, blocks)
+    deployments_file = tmp_path / "deployments.json"
+    chain.deployments.write(deployments_file)
+    env = {
+        "DATABASE_URL": database,
+        "RPC_URLS": chain.anvil.url,
+        "DEPLOYMENTS_FILE": str(deployments_file),
+    }
+    return await start_gr8d(["indexer"], env=env, log_path=tmp_path / "indexer.log")
+
+
 async def test_the_indexer_waits_out_a_stopped_a_killed_and_a_paused_postgresql(
     server: PrivatePostgres,
     database: str,
@@ -71,18 +94,7 @@ async def test_the_indexer_waits_out_a_stopped_a_killed_and_a_paused_postgresql(
     tmp_path: Path,
 ) -> None:
     session_factory = create_session_factory(private_engine)
-    async with session_factory() as session:
-        await seed(session, chain)
-        await session.commit()
-    await activity(chain, 6)
-    deployments_file = tmp_path / "deployments.json"
-    chain.deployments.write(deployments_file)
-    env = {
-        "DATABASE_URL": database,
-        "RPC_URLS": chain.anvil.url,
-        "DEPLOYMENTS_FILE": str(deployments_file),
-    }
-    indexer = await start_gr8d(["indexer"], env=env, log_path=tmp_path / "indexer.log")
+    indexer = await seeded_indexer(session_factory, database, chain, tmp_path, blocks=6)
 
     async def caught_up() -> bool:
         try:
@@ -140,18 +152,7 @@ async def test_sigterm_stops_the_indexer_within_10_s_while_postgresql_is_paused(
     tmp_path: Path,
 ) -> None:
     session_factory = create_session_factory(private_engine)
-    async with session_factory() as session:
-        await seed(session, chain)
-        await session.commit()
-    await activity(chain, 3)
-    deployments_file = tmp_path / "deployments.json"
-    chain.deployments.write(deployments_file)
-    env = {
-        "DATABASE_URL": database,
-        "RPC_URLS": chain.anvil.url,
-        "DEPLOYMENTS_FILE": str(deployments_file),
-    }
-    indexer = await start_gr8d(["indexer"], env=env, log_path=tmp_path / "indexer.log")
+    indexer = await seeded_indexer(session_factory, database, chain, tmp_path, blocks=3)
     try:
 
         async def caught_up() -> bool:

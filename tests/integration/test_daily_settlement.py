@@ -39,12 +39,33 @@ NOON = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
 POLICY = policy()
 HALF_HOUR = dt.timedelta(minutes=30)
 ONE_HOUR = dt.timedelta(hours=1)
+ONE_SECOND = dt.timedelta(seconds=1)
 
 
 def jobs_for(
     session_factory: async_sessionmaker[AsyncSession], **overrides: object
 ) -> SettlementJobs:
     return SettlementJobs(session_factory=session_factory, policy=POLICY, **overrides)  # type: ignore[arg-type]
+
+
+async def trades_daily(
+    session: AsyncSession, *, days: int, credits: int, first: dt.datetime = NOON
+) -> None:
+    """A follower with `credits` fills 1 at 1,000 on an author's strategy at `first` and at the
+    same time on each of the next `days` - 1 days (committed)."""
+    author = await add_user(session)
+    follower = await add_user(session, credits=credits)
+    strategy = await add_strategy(session, author)
+    for day in range(days):
+        await add_execution(
+            session,
+            user_id=follower,
+            strategy_id=strategy,
+            amount="1",
+            price="1000",
+            executed_at=first + dt.timedelta(days=day),
+        )
+    await session.commit()
 
 
 async def settlement_rows(session: AsyncSession) -> list[Settlement]:
@@ -342,19 +363,8 @@ async def test_pending_settlements_older_than_the_expiry_fail(
 async def test_a_day_is_not_settled_before_one_in_the_morning_so_late_fills_still_count(
     session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    author = await add_user(session)
-    follower = await add_user(session, credits=1_000)
-    strategy = await add_strategy(session, author)
     next_midnight = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(0), dt.UTC)
-    await add_execution(
-        session,
-        user_id=follower,
-        strategy_id=strategy,
-        amount="1",
-        price="1000",
-        executed_at=next_midnight - dt.timedelta(seconds=1),
-    )
-    await session.commit()
+    await trades_daily(session, days=1, credits=1_000, first=next_midnight - ONE_SECOND)
 
     before = jobs_for(session_factory, start_day=DAY, clock=lambda: next_midnight + HALF_HOUR)
     assert await before.catch_up_days() == []
@@ -369,19 +379,7 @@ async def test_a_day_is_not_settled_before_one_in_the_morning_so_late_fills_stil
 async def test_catch_up_settles_a_seven_day_gap_once_each_oldest_first(
     session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    author = await add_user(session)
-    follower = await add_user(session, credits=10_000)
-    strategy = await add_strategy(session, author)
-    for day in range(7):
-        await add_execution(
-            session,
-            user_id=follower,
-            strategy_id=strategy,
-            amount="1",
-            price="1000",
-            executed_at=NOON + dt.timedelta(days=day),
-        )
-    await session.commit()
+    await trades_daily(session, days=7, credits=10_000)
     now = NOON + dt.timedelta(days=7)
 
     first, second = (jobs_for(session_factory, start_day=DAY, clock=lambda: now) for _ in range(2))
@@ -437,19 +435,7 @@ async def test_catch_up_stops_at_a_day_another_process_is_settling_instead_of_go
 ) -> None:
     """Step 7 depends on the balances earlier days left: a replica that skipped the day another
     one is settling and settled the next day first would charge the days in the wrong order."""
-    author = await add_user(session)
-    follower = await add_user(session, credits=200)
-    strategy = await add_strategy(session, author)
-    for day in range(2):
-        await add_execution(
-            session,
-            user_id=follower,
-            strategy_id=strategy,
-            amount="1",
-            price="1000",
-            executed_at=NOON + dt.timedelta(days=day),
-        )
-    await session.commit()
+    await trades_daily(session, days=2, credits=200)
     now = NOON + dt.timedelta(days=2)
     jobs = jobs_for(session_factory, start_day=DAY, clock=lambda: now)
 
