@@ -23,6 +23,7 @@ from db.enums import TransactionType
 from db.models import Base, Credit, Settlement
 from settlement import rules, service
 from tests.factories import add_execution, add_strategy, add_user, policy
+from tests.integration.backends import until_waiting_on_a_lock
 
 DAY = dt.date(2026, 11, 20)
 MIDNIGHT = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
@@ -174,15 +175,6 @@ async def test_an_author_pays_with_a_share_earned_earlier_in_the_walk_not_later(
     assert await ledger.balance_of(session, earlier_author) == 20
 
 
-async def _until_waiting_on_a_lock(session: AsyncSession, pid: int) -> None:
-    waiting = text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :pid")
-    for _ in range(500):
-        if (await session.execute(waiting, {"pid": pid})).scalar():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"backend {pid} never waited on a lock")
-
-
 async def test_a_run_waits_for_an_api_payment_holding_the_authors_and_users_accounts(
     session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -215,7 +207,7 @@ async def test_a_run_waits_for_an_api_payment_holding_the_authors_and_users_acco
         await service.pay_settlement_in_credits(api, settlement_id=yesterdays, user_id=trader)
         run_pid = (await run.execute(text("SELECT pg_backend_pid()"))).scalar_one()
         settling = asyncio.create_task(service.settle_day(run, day_index=today, policy=POLICY))
-        await _until_waiting_on_a_lock(session, run_pid)
+        await until_waiting_on_a_lock(session, run_pid)
         await api.commit()
         report = await settling
         await run.commit()

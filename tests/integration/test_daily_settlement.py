@@ -33,6 +33,7 @@ from settlement.onchain import Relayer
 from settlement.runs import Outcome, run_once, try_lock
 from settlement.scheduled import SettlementJobs
 from tests.factories import add_execution, add_follower_trade, add_strategy, add_user, policy
+from tests.integration.backends import until_waiting_on_a_lock
 
 DAY = dt.date(2026, 11, 20)
 NOON = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
@@ -307,15 +308,6 @@ async def test_two_concurrent_runs_of_a_day_settle_it_once(
     assert await ledger.invariant_violations(session) == []
 
 
-async def _until_waiting_on_a_lock(session: AsyncSession, pid: int) -> None:
-    waiting = text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :pid")
-    for _ in range(500):
-        if (await session.execute(waiting, {"pid": pid})).scalar():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"backend {pid} never waited on a lock")
-
-
 async def test_a_direct_run_racing_another_writer_fails_as_concurrent_and_keeps_nothing(
     session: AsyncSession, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -330,7 +322,7 @@ async def test_a_direct_run_racing_another_writer_fails_as_concurrent_and_keeps_
         await service.settle_day(first, day_index=day_index, policy=POLICY)
         second_pid = (await second.execute(text("SELECT pg_backend_pid()"))).scalar_one()
         racing = asyncio.create_task(service.settle_day(second, day_index=day_index, policy=POLICY))
-        await _until_waiting_on_a_lock(session, second_pid)
+        await until_waiting_on_a_lock(session, second_pid)
         await first.commit()
         with pytest.raises(ConcurrentSettlement):
             await racing
